@@ -1,0 +1,54 @@
+"""cffi builder for ``doublecrypt._native`` (out-of-line API mode).
+
+The declarations come from the public headers (``header_decls.cdef_source``),
+never from a hand-kept copy; the sources from ``csrc/SOURCES``. The engine is
+compiled into the extension with ``DC_STATIC`` and hidden visibility, so the
+extension exports nothing but its init function.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from cffi import FFI
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import header_decls  # noqa: E402
+
+
+def _pkg_config(*args: str) -> list[str]:
+    try:
+        out = subprocess.run(
+            ["pkg-config", *args, "libsodium"], check=True, capture_output=True, text=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return out.split()
+
+
+def _flags(prefix: str, flags: list[str]) -> list[str]:
+    return [f[len(prefix) :] for f in flags if f.startswith(prefix)]
+
+
+_cflags = _pkg_config("--cflags")
+_libs = _pkg_config("--libs")
+
+ffibuilder = FFI()
+ffibuilder.cdef(header_decls.cdef_source())
+ffibuilder.set_source(
+    "doublecrypt._native",
+    '#include "doublecrypt.h"\n',
+    # setuptools insists on paths relative to setup.py
+    sources=header_decls.c_sources(),
+    include_dirs=["include", "csrc", *_flags("-I", _cflags)],
+    library_dirs=_flags("-L", _libs),
+    libraries=_flags("-l", _libs) or ["sodium"],
+    define_macros=[("DC_STATIC", None)],
+    extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra"],
+    extra_link_args=["-pthread"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,375 @@
+"""Typed wrappers over the C engine: the only module that touches ``_native``.
+
+Every C status is checked here (:func:`check`) and turned into an exception
+from :mod:`doublecrypt.errors`; the rest of the package sees plain Python.
+cffi releases the GIL around every call, so batch calls run in parallel with
+other Python threads.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from typing_extensions import Buffer
+
+from . import errors
+from ._native import ffi, lib
+
+__all__ = [
+    "Allocator",
+    "Codec",
+    "ObjectKind",
+    "OpenedBatch",
+    "check",
+    "derive_subkey",
+    "hkdf_sha256",
+    "random_bytes",
+    "version",
+]
+
+
+def _init() -> None:
+    check(lib.dc_init())
+
+
+def check(status: int, path: str | None = None) -> int:
+    """Return a non-negative status unchanged; raise the mapped error otherwise."""
+    if status < 0:
+        message = ffi.string(lib.dc_strerror(status)).decode()
+        raise errors.error_for_status(status, message, path)
+    return status
+
+
+def version() -> str:
+    """The version of the loaded C engine."""
+    return str(ffi.string(lib.dc_version_string()).decode())
+
+
+ffi.init_once(_init, "dc_init")
+
+MASTER_KEY_BYTES: int = lib.dc_kdf_master_keybytes()
+SUBKEY_BYTES: int = lib.dc_kdf_subkeybytes()
+KEY_BYTES: int = lib.dc_codec_keybytes()
+VOLUME_ID_BYTES: int = lib.dc_codec_volume_idbytes()
+OVERHEAD_BYTES: int = lib.dc_codec_overheadbytes()
+HEADER_BYTES: int = lib.dc_codec_headerbytes()
+NONCE_BYTES: int = lib.dc_codec_noncebytes()
+TAG_BYTES: int = lib.dc_codec_tagbytes()
+MIN_BLOCK_SIZE: int = lib.dc_min_block_size()
+MAX_BLOCK_SIZE: int = lib.dc_max_block_size()
+DEFAULT_BLOCK_SIZE: int = lib.dc_default_block_size()
+FORMAT_VERSION: int = lib.dc_format_version()
+FIRST_DATA_BLOCK: int = lib.dc_first_data_block()
+
+
+
+class ObjectKind(enum.IntEnum):
+    """Object kinds sealed into blocks (values from ``doublecrypt/codec.h``)."""
+
+    SUPERBLOCK = lib.DC_KIND_SUPERBLOCK
+    INODE = lib.DC_KIND_INODE
+    DIRECTORY = lib.DC_KIND_DIRECTORY
+    EXTENT_MAP = lib.DC_KIND_EXTENT_MAP
+    DATA = lib.DC_KIND_DATA
+
+
+SUBKEY_BLOCK_ENCRYPTION: int = lib.DC_SUBKEY_BLOCK_ENCRYPTION
+SUBKEY_ROOT_MAC: int = lib.DC_SUBKEY_ROOT_MAC
+SUBKEY_SERVER_AUTH: int = lib.DC_SUBKEY_SERVER_AUTH
+
+
+def _exact(name: str, data: Buffer, size: int) -> Any:
+    view = memoryview(data)
+    if view.nbytes != size:
+        raise errors.InvalidArgumentError(f"{name} must be {size} bytes, got {view.nbytes}")
+    return ffi.from_buffer(view)
+
+
+def hkdf_sha256(ikm: Buffer, *, salt: Buffer = b"", info: Buffer = b"", length: int = 32) -> bytes:
+    """HKDF-SHA256 (RFC 5869) as implemented by the C engine."""
+    if not 1 <= length <= lib.DC_KDF_HKDF_MAX_OUTPUT:
+        raise errors.InvalidArgumentError(f"length must be 1..{lib.DC_KDF_HKDF_MAX_OUTPUT}")
+    out = ffi.new("unsigned char[]", length)
+    s, i, n = memoryview(salt), memoryview(ikm), memoryview(info)
+    check(
+        lib.dc_kdf_hkdf_sha256(
+            out,
+            length,
+            ffi.from_buffer(s),
+            s.nbytes,
+            ffi.from_buffer(i),
+            i.nbytes,
+            ffi.from_buffer(n),
+            n.nbytes,
+        )
+    )
+    return bytes(ffi.buffer(out))
+
+
+def derive_subkey(master_key: Buffer, purpose: int) -> bytearray:
+    """The sub-key for ``purpose`` (a ``SUBKEY_*``) of a 32-byte master key.
+
+    Returned as a bytearray so the caller can wipe it after use."""
+    out = bytearray(SUBKEY_BYTES)
+    check(
+        lib.dc_kdf_derive_subkey(
+            ffi.from_buffer(out), purpose, _exact("master key", master_key, MASTER_KEY_BYTES)
+        )
+    )
+    return out
+
+
+def subkey_label(purpose: int) -> str:
+    label = lib.dc_kdf_subkey_label(purpose)
+    if label == ffi.NULL:
+        raise errors.InvalidArgumentError(f"unknown sub-key purpose {purpose}")
+    return str(ffi.string(label).decode())
+
+
+def random_bytes(length: int) -> bytes:
+    """Random bytes from the engine's fast keystream generator."""
+    if length < 0:
+        raise errors.InvalidArgumentError("length must not be negative")
+    out = bytearray(length)
+    check(lib.dc_random_fill(ffi.from_buffer(out), length))
+    return bytes(out)
+
+
+def _kinds(kind: int | Buffer, count: int) -> Any:
+    if isinstance(kind, int):
+        if not 1 <= kind <= 255:
+            raise errors.InvalidArgumentError(f"kind must be 1..255, got {kind}")
+        return ffi.new("unsigned char[]", bytes([kind]) * count)
+    view = memoryview(kind)
+    if view.nbytes != count:
+        raise errors.InvalidArgumentError("one kind per block is required")
+    return ffi.from_buffer(view)
+
+
+class OpenedBatch:
+    """Plaintexts of a batch open: one caller-visible buffer, item i at
+    ``i * stride``; indexing gives a memoryview without copying."""
+
+    __slots__ = ("_lens", "buffer", "stride")
+
+    def __init__(self, buffer: bytearray | memoryview, stride: int, lens: Any) -> None:
+        self.buffer = memoryview(buffer)
+        self.stride = stride
+        self._lens = lens
+
+    def __len__(self) -> int:
+        return len(self._lens)
+
+    def __getitem__(self, index: int) -> memoryview:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        start = index * self.stride
+        return self.buffer[start : start + int(self._lens[index])]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [int(n) for n in self._lens]
+
+
+class Codec:
+    """The AEAD block codec of one volume (see ``include/doublecrypt/codec.h``).
+
+    Thread-safe; batch calls use ``threads`` threads (0 = one per CPU)."""
+
+    def __init__(
+        self,
+        key: Buffer,
+        volume_id: Buffer,
+        *,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        threads: int = 0,
+    ) -> None:
+        if threads < 0:
+            raise errors.InvalidArgumentError("threads must not be negative")
+        opts = ffi.new("dc_codec_options *")
+        check(lib.dc_codec_options_init(opts))
+        opts.block_size = block_size
+        opts.threads = threads
+        out = ffi.new("dc_codec **")
+        check(
+            lib.dc_codec_new(
+                out,
+                _exact("key", key, KEY_BYTES),
+                _exact("volume id", volume_id, VOLUME_ID_BYTES),
+                opts,
+            )
+        )
+        self._codec: Any = ffi.gc(out[0], lib.dc_codec_free)
+        self.block_size: int = lib.dc_codec_block_size(self._codec)
+        self.max_plaintext: int = lib.dc_codec_max_plaintext(self._codec)
+        self.threads: int = lib.dc_codec_threads(self._codec)
+
+    def close(self) -> None:
+        """Wipe the key and stop the worker threads now (idempotent)."""
+        if self._codec is not None:
+            ffi.release(self._codec)
+            self._codec = None
+
+    def __enter__(self) -> Codec:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _handle(self) -> Any:
+        if self._codec is None:
+            raise errors.InvalidArgumentError("codec is closed")
+        return self._codec
+
+    def seal(self, block_id: int, kind: int, plaintext: Buffer) -> bytes:
+        """Seal ``plaintext`` as object ``kind`` of block ``block_id``."""
+        out = bytearray(self.block_size)
+        view = memoryview(plaintext)
+        check(
+            lib.dc_codec_seal(
+                self._handle(),
+                ffi.from_buffer(out),
+                block_id,
+                kind,
+                ffi.from_buffer(view),
+                view.nbytes,
+            )
+        )
+        return bytes(out)
+
+    def open(self, block_id: int, kind: int, block: Buffer) -> bytes:
+        """Open a sealed block; AuthenticationError if anything is wrong."""
+        out = bytearray(self.max_plaintext)
+        length = ffi.new("size_t *", len(out))
+        check(
+            lib.dc_codec_open(
+                self._handle(),
+                ffi.from_buffer(out),
+                length,
+                block_id,
+                kind,
+                _exact("block", block, self.block_size),
+            )
+        )
+        return bytes(out[: length[0]])
+
+    def seal_batch(
+        self,
+        block_ids: Sequence[int],
+        kind: int | Buffer,
+        plaintexts: Sequence[Buffer],
+        out: Buffer | None = None,
+    ) -> memoryview:
+        """Seal many objects on the codec's threads into one buffer of
+        ``len(block_ids) * block_size`` bytes (``out`` if given)."""
+        count = len(block_ids)
+        if len(plaintexts) != count:
+            raise errors.InvalidArgumentError("one plaintext per block id is required")
+        target = memoryview(bytearray(count * self.block_size) if out is None else out)
+        if target.readonly or target.nbytes != count * self.block_size:
+            raise errors.InvalidArgumentError("out must be a writable buffer of count*block_size")
+        views = [ffi.from_buffer(p) for p in plaintexts]
+        check(
+            lib.dc_codec_seal_batch(
+                self._handle(),
+                ffi.from_buffer(target),
+                count,
+                ffi.new("uint64_t[]", block_ids),
+                _kinds(kind, count),
+                ffi.new("unsigned char *[]", views),
+                ffi.new("size_t[]", [len(v) for v in views]),
+            )
+        )
+        return target
+
+    def open_batch(
+        self,
+        block_ids: Sequence[int],
+        kind: int | Buffer,
+        blocks: Buffer,
+        out: Buffer | None = None,
+    ) -> OpenedBatch:
+        """Open ``len(block_ids)`` consecutive blocks of ``blocks`` on the
+        codec's threads. Plaintexts land in ``out`` (or a new buffer) with a
+        stride of ``max_plaintext``. The first failing block's error is
+        raised."""
+        count = len(block_ids)
+        stride = self.max_plaintext
+        source = memoryview(blocks)
+        if source.nbytes != count * self.block_size:
+            raise errors.InvalidArgumentError("blocks must hold exactly count*block_size bytes")
+        target = memoryview(bytearray(count * stride) if out is None else out)
+        if target.readonly or target.nbytes < count * stride:
+            raise errors.InvalidArgumentError("out must be a writable buffer of count*max_plaintext")
+        lens = ffi.new("size_t[]", count)
+        check(
+            lib.dc_codec_open_batch(
+                self._handle(),
+                ffi.from_buffer(target),
+                stride,
+                lens,
+                ffi.NULL,
+                count,
+                ffi.new("uint64_t[]", block_ids),
+                _kinds(kind, count),
+                ffi.from_buffer(source),
+            )
+        )
+        return OpenedBatch(target, stride, lens)
+
+
+class Allocator:
+    """Bitmap block allocator with deferred frees (``doublecrypt/alloc.h``)."""
+
+    def __init__(self, total_blocks: int) -> None:
+        out = ffi.new("dc_allocator **")
+        check(lib.dc_allocator_new(out, total_blocks))
+        self._alloc: Any = ffi.gc(out[0], lib.dc_allocator_free)
+
+    def alloc(self) -> int:
+        out = ffi.new("uint64_t *")
+        check(lib.dc_allocator_alloc(self._alloc, out))
+        return int(out[0])
+
+    def alloc_run(self, count: int) -> int:
+        """Allocate ``count`` contiguous blocks and return the first."""
+        out = ffi.new("uint64_t *")
+        check(lib.dc_allocator_alloc_run(self._alloc, out, count))
+        return int(out[0])
+
+    def release(self, block: int) -> None:
+        check(lib.dc_allocator_release(self._alloc, block))
+
+    def release_deferred(self, block: int) -> None:
+        check(lib.dc_allocator_release_deferred(self._alloc, block))
+
+    def commit_durable(self) -> None:
+        lib.dc_allocator_commit_durable(self._alloc)
+
+    def abort_deferred(self) -> None:
+        lib.dc_allocator_abort_deferred(self._alloc)
+
+    def mark_used(self, block: int) -> None:
+        check(lib.dc_allocator_mark_used(self._alloc, block))
+
+    def rebuild(self, blocks: Iterable[int]) -> None:
+        ids = list(blocks)
+        check(lib.dc_allocator_rebuild(self._alloc, ffi.new("uint64_t[]", ids), len(ids)))
+
+    def is_used(self, block: int) -> bool:
+        return bool(lib.dc_allocator_is_used(self._alloc, block))
+
+    @property
+    def total_blocks(self) -> int:
+        return int(lib.dc_allocator_total_blocks(self._alloc))
+
+    @property
+    def free_blocks(self) -> int:
+        return int(lib.dc_allocator_free_blocks(self._alloc))
+
+    @property
+    def deferred_blocks(self) -> int:
+        return int(lib.dc_allocator_deferred_blocks(self._alloc))

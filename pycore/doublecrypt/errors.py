@@ -1,0 +1,136 @@
+"""The one exception hierarchy of doublecrypt, and the map from C status codes.
+
+Every error raised by the package derives from :class:`DoubleCryptError`.
+Where a builtin exception fits, the class also derives from it (``NotFoundError``
+is a ``FileNotFoundError`` with ``errno == ENOENT``), so ordinary ``except``
+clauses keep working.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno as _errno
+
+
+class DoubleCryptError(Exception):
+    """Base of every doublecrypt error. ``status`` is the C status code."""
+
+    status: int = -8
+
+
+class NotFoundError(DoubleCryptError, FileNotFoundError):
+    status = -1
+
+
+class AlreadyExistsError(DoubleCryptError, FileExistsError):
+    status = -2
+
+
+class NoSpaceError(DoubleCryptError, OSError):
+    status = -3
+
+
+class InvalidArgumentError(DoubleCryptError, ValueError):
+    status = -4
+
+
+class NotInitializedError(DoubleCryptError):
+    status = -5
+
+
+class StorageIOError(DoubleCryptError, OSError):
+    status = -6
+
+
+class AuthenticationError(DoubleCryptError):
+    """Wrong key, or data that was altered, moved or replayed. Deliberately
+    carries no detail about what failed."""
+
+    status = -7
+
+
+class InternalError(DoubleCryptError):
+    status = -8
+
+
+class BufferTooSmallError(DoubleCryptError, ValueError):
+    status = -9
+
+
+class NotAFileError(DoubleCryptError, IsADirectoryError):
+    status = -10
+
+
+class NotADirectoryError(DoubleCryptError, builtins.NotADirectoryError):  # noqa: A001
+    status = -11
+
+
+class DirectoryNotEmptyError(DoubleCryptError, OSError):
+    status = -12
+
+
+class NameTooLongError(DoubleCryptError, OSError):
+    status = -13
+
+
+class OutOfMemoryError(DoubleCryptError, MemoryError):
+    status = -14
+
+
+class CorruptionError(DoubleCryptError):
+    """Structurally invalid data that authentication does not cover."""
+
+    status = -15
+
+
+class UnsupportedError(DoubleCryptError):
+    """A format or options version this build does not know."""
+
+    status = -16
+
+
+_BY_STATUS: dict[int, type[DoubleCryptError]] = {
+    cls.status: cls
+    for cls in (
+        NotFoundError,
+        AlreadyExistsError,
+        NoSpaceError,
+        InvalidArgumentError,
+        NotInitializedError,
+        StorageIOError,
+        AuthenticationError,
+        InternalError,
+        BufferTooSmallError,
+        NotAFileError,
+        NotADirectoryError,
+        DirectoryNotEmptyError,
+        NameTooLongError,
+        OutOfMemoryError,
+        CorruptionError,
+        UnsupportedError,
+    )
+}
+
+_ERRNO: dict[int, int] = {
+    -1: _errno.ENOENT,
+    -2: _errno.EEXIST,
+    -3: _errno.ENOSPC,
+    -6: _errno.EIO,
+    -10: _errno.EISDIR,
+    -11: _errno.ENOTDIR,
+    -12: _errno.ENOTEMPTY,
+    -13: _errno.ENAMETOOLONG,
+}
+
+
+def error_for_status(status: int, message: str, path: str | None = None) -> DoubleCryptError:
+    """Build the exception for a negative C status (unknown codes give
+    :class:`InternalError`)."""
+    cls = _BY_STATUS.get(status, InternalError)
+    err: DoubleCryptError
+    if issubclass(cls, OSError) and status in _ERRNO:
+        err = cls(_ERRNO[status], message, *(() if path is None else (path,)))
+    else:
+        err = cls(message if path is None else f"{message}: {path}")
+    err.status = status
+    return err

@@ -1,0 +1,17 @@
+#include "doublecrypt.h"
+#include "unit.h"
+
+int unit_failures = 0;
+
+int main(void) {
+    CHECK_RC(dc_init(), DC_OK);
+    test_kdf();
+    test_codec();
+    test_alloc();
+    if (unit_failures) {
+        fprintf(stderr, "%d C unit check(s) failed\n", unit_failures);
+        return 1;
+    }
+    printf("C unit tests: 3 passed, 0 failed\n");
+    return 0;
+}
