@@ -7,7 +7,7 @@ from pathlib import Path
 from setuptools import setup
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "csrc"))
-import header_decls  # noqa: E402
+import header_decls
 
 setup(
     version=header_decls.version_string(),

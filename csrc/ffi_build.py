@@ -15,7 +15,7 @@ from pathlib import Path
 from cffi import FFI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import header_decls  # noqa: E402
+import header_decls
 
 
 def _pkg_config(*args: str) -> list[str]:

@@ -30,11 +30,10 @@ struct dc__pool {
     atomic_size_t next;
 };
 
-static void run_items(dc__pool *pool, dc__pool_fn fn, void *ctx,
-                      size_t count) {
+static void run_items(dc__pool *pool, dc__pool_fn fn, void *ctx, size_t count) {
     for (;;) {
-        size_t i = atomic_fetch_add_explicit(&pool->next, 1,
-                                             memory_order_relaxed);
+        size_t i =
+            atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed);
         if (i >= count)
             return;
         fn(ctx, i);

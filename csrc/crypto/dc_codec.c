@@ -151,8 +151,7 @@ int dc_codec_seal(dc_codec *codec, unsigned char *block_out, uint64_t block_id,
     int rc = check_seal_args(codec, block_out, kind, plaintext, plaintext_len);
     if (rc != DC_OK)
         return rc;
-    return seal_one(codec, block_out, block_id, kind, plaintext,
-                    plaintext_len);
+    return seal_one(codec, block_out, block_id, kind, plaintext, plaintext_len);
 }
 
 static int open_one(const dc_codec *codec, unsigned char *plaintext_out,
@@ -191,8 +190,8 @@ int dc_codec_open(dc_codec *codec, unsigned char *plaintext_out,
         kind > 255)
         return DC_ERR_INVALID_ARGUMENT;
     unsigned char none[1];
-    return open_one(codec, plaintext_out ? plaintext_out : none,
-                    *plaintext_len, plaintext_len, block_id, kind, block);
+    return open_one(codec, plaintext_out ? plaintext_out : none, *plaintext_len,
+                    plaintext_len, block_id, kind, block);
 }
 
 /* ---- batches ---------------------------------------------------------- */
@@ -237,10 +236,9 @@ static void open_item(void *ctx, size_t i) {
         return;
     }
     b->plaintext_lens[i] = 0;
-    b->statuses[i] =
-        open_one(b->codec, b->plaintexts_out + i * b->stride, b->stride,
-                 &b->plaintext_lens[i], b->block_ids[i], b->kinds[i],
-                 b->blocks + i * bs);
+    b->statuses[i] = open_one(b->codec, b->plaintexts_out + i * b->stride,
+                              b->stride, &b->plaintext_lens[i], b->block_ids[i],
+                              b->kinds[i], b->blocks + i * bs);
 }
 
 /* Statuses live in a caller array or, for small batches, on the stack. */
@@ -286,7 +284,7 @@ int dc_codec_seal_batch(dc_codec *codec, unsigned char *blocks_out,
         kinds == NULL || plaintexts == NULL || plaintext_lens == NULL ||
         count > SIZE_MAX / codec->block_size)
         return DC_ERR_INVALID_ARGUMENT;
-    struct seal_batch b = {codec,       blocks_out,     block_ids, kinds,
+    struct seal_batch b = {codec,      blocks_out,     block_ids, kinds,
                            plaintexts, plaintext_lens, NULL};
     return run_batch(codec->pool, count, seal_item, &b, &b.statuses, NULL);
 }
@@ -303,9 +301,8 @@ int dc_codec_open_batch(dc_codec *codec, unsigned char *plaintexts_out,
         plaintext_stride == 0 || count > SIZE_MAX / codec->block_size ||
         count > SIZE_MAX / plaintext_stride)
         return DC_ERR_INVALID_ARGUMENT;
-    struct open_batch b = {codec,     plaintexts_out, plaintext_stride,
-                           plaintext_lens, block_ids, kinds,
-                           blocks,    NULL};
-    return run_batch(codec->pool, count, open_item, &b, &b.statuses,
-                     statuses);
+    struct open_batch b = {
+        codec,     plaintexts_out, plaintext_stride, plaintext_lens,
+        block_ids, kinds,          blocks,           NULL};
+    return run_batch(codec->pool, count, open_item, &b, &b.statuses, statuses);
 }

@@ -65,8 +65,8 @@ int dc_kdf_hkdf_sha256(unsigned char *out, size_t out_len,
         crypto_auth_hmacsha256_update(&st, info, info_len);
         crypto_auth_hmacsha256_update(&st, &c, 1);
         crypto_auth_hmacsha256_final(&st, block);
-        size_t take = out_len - done < sizeof block ? out_len - done
-                                                    : sizeof block;
+        size_t take =
+            out_len - done < sizeof block ? out_len - done : sizeof block;
         memcpy(out + done, block, take);
         done += take;
     }
@@ -81,8 +81,8 @@ int dc_kdf_derive_subkey(unsigned char *out, int purpose,
     const char *label = dc_kdf_subkey_label(purpose);
     if (out == NULL || master_key == NULL || label == NULL)
         return DC_ERR_INVALID_ARGUMENT;
-    return dc_kdf_hkdf_sha256(
-        out, DC_KDF_SUBKEYBYTES, subkey_salt, sizeof subkey_salt - 1,
-        master_key, DC_KDF_MASTER_KEYBYTES, (const unsigned char *)label,
-        strlen(label));
+    return dc_kdf_hkdf_sha256(out, DC_KDF_SUBKEYBYTES, subkey_salt,
+                              sizeof subkey_salt - 1, master_key,
+                              DC_KDF_MASTER_KEYBYTES,
+                              (const unsigned char *)label, strlen(label));
 }

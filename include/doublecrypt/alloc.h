@@ -84,7 +84,8 @@ DC_API int dc_allocator_mark_used(dc_allocator *alloc, uint64_t block);
 DC_API int dc_allocator_rebuild(dc_allocator *alloc, const uint64_t *blocks,
                                 size_t count);
 
-/** 1 if the block is allocated (deferred blocks count), 0 if free or out of range. */
+/** 1 if the block is allocated (deferred blocks count), 0 if free or out of
+ * range. */
 DC_API int dc_allocator_is_used(const dc_allocator *alloc, uint64_t block);
 
 DC_API uint64_t dc_allocator_total_blocks(const dc_allocator *alloc);

@@ -58,10 +58,13 @@ DC_BEGIN_DECLS
 typedef struct dc_codec dc_codec;
 
 typedef struct dc_codec_options {
-    unsigned int version;   /* DC_CODEC_OPTIONS_VERSION */
-    uint32_t block_size;    /* power of two, DC_MIN_BLOCK_SIZE..DC_MAX_BLOCK_SIZE */
-    unsigned int threads;   /* threads for batch calls, the caller included:
-                               0 = one per online CPU, 1 = caller only */
+    /* DC_CODEC_OPTIONS_VERSION */
+    unsigned int version;
+    /* A power of two, DC_MIN_BLOCK_SIZE..DC_MAX_BLOCK_SIZE. */
+    uint32_t block_size;
+    /* Threads for batch calls, the caller included: 0 = one per online CPU,
+     * 1 = the caller only. */
+    unsigned int threads;
 } dc_codec_options;
 
 DC_API size_t dc_codec_keybytes(void);
@@ -94,7 +97,7 @@ DC_API int dc_codec_new(dc_codec **out, const unsigned char *key,
 DC_API void dc_codec_free(dc_codec *codec);
 
 DC_API uint32_t dc_codec_block_size(const dc_codec *codec);
-/** The largest plaintext one block holds: block_size - DC_CODEC_OVERHEADBYTES. */
+/** The largest plaintext a block holds: block_size - DC_CODEC_OVERHEADBYTES. */
 DC_API size_t dc_codec_max_plaintext(const dc_codec *codec);
 /** Threads a batch call uses, the caller included. */
 DC_API unsigned int dc_codec_threads(const dc_codec *codec);
@@ -145,11 +148,11 @@ DC_API int dc_codec_seal_batch(dc_codec *codec, unsigned char *blocks_out,
  * status to statuses[i]. Returns DC_OK when every item opened, else the
  * status of the first failing item.
  */
-DC_API DC_NODISCARD int dc_codec_open_batch(
-    dc_codec *codec, unsigned char *plaintexts_out, size_t plaintext_stride,
-    size_t *plaintext_lens, int *statuses, size_t count,
-    const uint64_t *block_ids, const unsigned char *kinds,
-    const unsigned char *blocks);
+DC_API DC_NODISCARD int
+dc_codec_open_batch(dc_codec *codec, unsigned char *plaintexts_out,
+                    size_t plaintext_stride, size_t *plaintext_lens,
+                    int *statuses, size_t count, const uint64_t *block_ids,
+                    const unsigned char *kinds, const unsigned char *blocks);
 
 /**
  * Fill `buf` with `len` cryptographically random bytes from a ChaCha20

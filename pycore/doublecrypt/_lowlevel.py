@@ -64,7 +64,6 @@ FORMAT_VERSION: int = lib.dc_format_version()
 FIRST_DATA_BLOCK: int = lib.dc_first_data_block()
 
 
-
 class ObjectKind(enum.IntEnum):
     """Object kinds sealed into blocks (values from ``doublecrypt/codec.h``)."""
 
@@ -303,7 +302,9 @@ class Codec:
             raise errors.InvalidArgumentError("blocks must hold exactly count*block_size bytes")
         target = memoryview(bytearray(count * stride) if out is None else out)
         if target.readonly or target.nbytes < count * stride:
-            raise errors.InvalidArgumentError("out must be a writable buffer of count*max_plaintext")
+            raise errors.InvalidArgumentError(
+                "out must be a writable buffer of count*max_plaintext"
+            )
         lens = ffi.new("size_t[]", count)
         check(
             lib.dc_codec_open_batch(

@@ -61,7 +61,7 @@ class NotAFileError(DoubleCryptError, IsADirectoryError):
     status = -10
 
 
-class NotADirectoryError(DoubleCryptError, builtins.NotADirectoryError):  # noqa: A001
+class NotADirectoryError(DoubleCryptError, builtins.NotADirectoryError):
     status = -11
 
 

@@ -6,7 +6,8 @@
 void test_alloc(void) {
     dc_allocator *a = NULL;
     uint64_t b, first;
-    CHECK_RC(dc_allocator_new(&a, DC_FIRST_DATA_BLOCK), DC_ERR_INVALID_ARGUMENT);
+    CHECK_RC(dc_allocator_new(&a, DC_FIRST_DATA_BLOCK),
+             DC_ERR_INVALID_ARGUMENT);
     CHECK_RC(dc_allocator_new(&a, 200), DC_OK);
     CHECK(dc_allocator_free_blocks(a) == 197);
     CHECK(dc_allocator_is_used(a, 0) && dc_allocator_is_used(a, 2));

@@ -51,8 +51,7 @@ static void test_round_trip_and_tamper(void) {
     memcpy(copy, block, BS);
     copy[BS - 1] ^= 0xff;
     len = sizeof plain;
-    CHECK_RC(dc_codec_open(codec, plain, &len, 42, DC_KIND_INODE, copy),
-             DC_OK);
+    CHECK_RC(dc_codec_open(codec, plain, &len, 42, DC_KIND_INODE, copy), DC_OK);
 
     /* Too small an output buffer is reported with the needed size. */
     len = 3;
@@ -118,8 +117,8 @@ static void test_batches(void) {
     CHECK_RC(dc_codec_seal_batch(codec, blocks, N, ids, kinds, ptrs, lens),
              DC_OK);
     size_t stride = dc_codec_max_plaintext(codec);
-    CHECK_RC(dc_codec_open_batch(codec, out, stride, out_lens, statuses, N,
-                                 ids, kinds, blocks),
+    CHECK_RC(dc_codec_open_batch(codec, out, stride, out_lens, statuses, N, ids,
+                                 kinds, blocks),
              DC_OK);
     for (int i = 0; i < N; i++) {
         CHECK(out_lens[i] == (size_t)i);
@@ -127,8 +126,8 @@ static void test_batches(void) {
     }
     /* One tampered block fails alone and is the batch's result. */
     blocks[5 * BS + 40] ^= 1;
-    CHECK_RC(dc_codec_open_batch(codec, out, stride, out_lens, statuses, N,
-                                 ids, kinds, blocks),
+    CHECK_RC(dc_codec_open_batch(codec, out, stride, out_lens, statuses, N, ids,
+                                 kinds, blocks),
              DC_ERR_AUTH);
     for (int i = 0; i < N; i++)
         CHECK(statuses[i] == (i == 5 ? DC_ERR_AUTH : DC_OK));

@@ -26,9 +26,9 @@ void test_kdf(void) {
                     "2d56ecc4c5bf34007208d5b887185865");
     CHECK(memcmp(okm, expected, sizeof okm) == 0);
 
-    CHECK_RC(dc_kdf_hkdf_sha256(okm, sizeof okm, NULL, 0, ikm, sizeof ikm,
-                                NULL, 0),
-             DC_OK);
+    CHECK_RC(
+        dc_kdf_hkdf_sha256(okm, sizeof okm, NULL, 0, ikm, sizeof ikm, NULL, 0),
+        DC_OK);
     unhex(expected, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec345"
                     "4e5f3c738d2d9d201395faa4b61a96c8");
     CHECK(memcmp(okm, expected, sizeof okm) == 0);
