@@ -35,8 +35,20 @@ def _flags(prefix: str, flags: list[str]) -> list[str]:
 _cflags = _pkg_config("--cflags")
 _libs = _pkg_config("--libs")
 
+# Python-only: the callbacks through which CustomStore subclasses serve the
+# dc_store_backend vtable (cffi "extern Python"; not part of the C ABI).
+PYTHON_CALLBACKS = """
+extern "Python" int _dc_py_info(void *, uint32_t *, uint64_t *);
+extern "Python" int _dc_py_read_blocks(void *, const uint64_t *, size_t, unsigned char *);
+extern "Python" int _dc_py_write_blocks(void *, const uint64_t *, size_t,
+                                        const unsigned char *);
+extern "Python" int _dc_py_sync(void *);
+extern "Python" void _dc_py_close(void *);
+extern "Python" int _dc_py_progress(void *, uint64_t, uint64_t);
+"""
+
 ffibuilder = FFI()
-ffibuilder.cdef(header_decls.cdef_source())
+ffibuilder.cdef(header_decls.cdef_source() + PYTHON_CALLBACKS)
 ffibuilder.set_source(
     "doublecrypt._native",
     '#include "doublecrypt.h"\n',

@@ -52,4 +52,17 @@ void dc__pool_free(dc__pool *pool);
 void dc__pool_run(dc__pool *pool, size_t count, dc__pool_fn fn, void *ctx);
 unsigned int dc__online_cpus(void);
 
+/* Allocator stages for the copy-on-write commit protocol (fs/dc_alloc.c).
+ * A block allocated since the last commit is "fresh": discarding it frees it
+ * at once. Any other discarded block is deferred: it stays allocated through
+ * the commit ("building"), then until that commit is durable ("awaiting").
+ *   discard        fresh -> free now, else -> building
+ *   txn_committed  fresh blocks become ordinary; building -> awaiting
+ *   durable        awaiting -> free
+ *   txn_abort      fresh -> free; building frees are forgotten */
+int dc__allocator_discard(dc_allocator *alloc, uint64_t block);
+void dc__allocator_txn_committed(dc_allocator *alloc);
+void dc__allocator_durable(dc_allocator *alloc);
+void dc__allocator_txn_abort(dc_allocator *alloc);
+
 #endif /* DC_INTERNAL_H */

@@ -17,5 +17,7 @@
 #include "doublecrypt/kdf.h"
 #include "doublecrypt/codec.h"
 #include "doublecrypt/alloc.h"
+#include "doublecrypt/store.h"
+#include "doublecrypt/fs.h"
 
 #endif /* DOUBLECRYPT_H */

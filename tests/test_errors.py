@@ -22,6 +22,7 @@ from doublecrypt import _lowlevel, errors
         (-12, errors.DirectoryNotEmptyError, OSError, errno.ENOTEMPTY),
         (-13, errors.NameTooLongError, OSError, errno.ENAMETOOLONG),
         (-14, errors.OutOfMemoryError, MemoryError, None),
+        (-18, errors.ReadOnlyError, OSError, errno.EROFS),
     ],
 )
 def test_status_maps_to_builtin_compatible_error(
@@ -40,7 +41,7 @@ def test_status_maps_to_builtin_compatible_error(
 
 
 def test_every_c_status_has_a_class_and_message() -> None:
-    for status in range(-1, -17, -1):
+    for status in range(-1, -19, -1):
         with pytest.raises(errors.DoubleCryptError) as info:
             _lowlevel.check(status)
         assert type(info.value) is not errors.DoubleCryptError

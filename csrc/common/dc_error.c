@@ -36,6 +36,10 @@ const char *dc_strerror(int status) {
         return "corrupt data";
     case DC_ERR_UNSUPPORTED:
         return "unsupported version";
+    case DC_ERR_CANCELLED:
+        return "cancelled";
+    case DC_ERR_READ_ONLY:
+        return "read-only";
     default:
         return "unknown error";
     }

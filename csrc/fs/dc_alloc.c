@@ -3,7 +3,11 @@
  *
  * `used` has one bit per block (deferred blocks stay set until the commit is
  * durable); `deferred` marks blocks waiting for that, and `pending` lists
- * them so commit_durable costs O(deferred), not O(total).
+ * them so commit_durable costs O(deferred), not O(total). pending[0,
+ * nawaiting) belong to a commit that is written but not yet durable, the
+ * rest to the commit being built. `fresh` marks blocks allocated since the
+ * last commit (listed in `fresh_list` when tracking is on), which nothing
+ * committed refers to.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +24,11 @@ struct dc_allocator {
     uint64_t *pending;
     size_t npending;
     size_t pending_cap;
+    size_t nawaiting;
+    uint64_t *fresh;
+    uint64_t *fresh_list;
+    size_t nfresh;
+    size_t fresh_cap;
 };
 
 #define WORD_BITS 64
@@ -41,6 +50,9 @@ uint64_t dc_first_data_block(void) { return DC_FIRST_DATA_BLOCK; }
 static void reset_maps(dc_allocator *a) {
     memset(a->used, 0, a->nwords * sizeof(uint64_t));
     memset(a->deferred, 0, a->nwords * sizeof(uint64_t));
+    memset(a->fresh, 0, a->nwords * sizeof(uint64_t));
+    a->nfresh = 0;
+    a->nawaiting = 0;
     for (uint64_t i = 0; i < DC_FIRST_DATA_BLOCK; i++)
         set_bit(a->used, i);
     for (uint64_t i = a->total; i < a->nwords * WORD_BITS; i++)
@@ -68,7 +80,8 @@ int dc_allocator_new(dc_allocator **out, uint64_t total_blocks) {
     }
     a->used = malloc(a->nwords * sizeof(uint64_t));
     a->deferred = malloc(a->nwords * sizeof(uint64_t));
-    if (a->used == NULL || a->deferred == NULL) {
+    a->fresh = malloc(a->nwords * sizeof(uint64_t));
+    if (a->used == NULL || a->deferred == NULL || a->fresh == NULL) {
         dc_allocator_free(a);
         return DC_ERR_NO_MEMORY;
     }
@@ -83,11 +96,33 @@ void dc_allocator_free(dc_allocator *alloc) {
     free(alloc->used);
     free(alloc->deferred);
     free(alloc->pending);
+    free(alloc->fresh);
+    free(alloc->fresh_list);
     free(alloc);
 }
 
 static int data_block(const dc_allocator *a, uint64_t block) {
     return block >= DC_FIRST_DATA_BLOCK && block < a->total;
+}
+
+/* Remember blocks [first, first+count) as fresh (allocated since the last
+ * commit). The list only grows during a transaction. */
+static int note_fresh(dc_allocator *a, uint64_t first, uint64_t count) {
+    if (a->nfresh + count > a->fresh_cap) {
+        size_t cap = a->fresh_cap ? a->fresh_cap : 256;
+        while (cap < a->nfresh + count)
+            cap *= 2;
+        uint64_t *list = realloc(a->fresh_list, cap * sizeof *list);
+        if (list == NULL)
+            return DC_ERR_NO_MEMORY;
+        a->fresh_list = list;
+        a->fresh_cap = cap;
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        set_bit(a->fresh, first + i);
+        a->fresh_list[a->nfresh++] = first + i;
+    }
+    return DC_OK;
 }
 
 /* First clear bit at or after `from` (wrapping once), or UINT64_MAX. */
@@ -111,6 +146,9 @@ int dc_allocator_alloc(dc_allocator *alloc, uint64_t *out_block) {
     uint64_t b = find_free(alloc, alloc->cursor);
     if (b == UINT64_MAX)
         return DC_ERR_INTERNAL; /* free_count says otherwise */
+    int rc = note_fresh(alloc, b, 1);
+    if (rc != DC_OK)
+        return rc;
     set_bit(alloc->used, b);
     alloc->free_count--;
     alloc->cursor = b + 1 < alloc->total ? b + 1 : DC_FIRST_DATA_BLOCK;
@@ -156,6 +194,9 @@ int dc_allocator_alloc_run(dc_allocator *alloc, uint64_t *out_first,
     uint64_t start;
     if (!find_run(alloc, alloc->cursor, count, &start))
         return DC_ERR_NO_SPACE;
+    int rc = note_fresh(alloc, start, count);
+    if (rc != DC_OK)
+        return rc;
     for (uint64_t i = 0; i < count; i++)
         set_bit(alloc->used, start + i);
     alloc->free_count -= count;
@@ -174,6 +215,7 @@ int dc_allocator_release(dc_allocator *alloc, uint64_t block) {
     if (!releasable(alloc, block))
         return DC_ERR_INVALID_ARGUMENT;
     clear_bit(alloc->used, block);
+    clear_bit(alloc->fresh, block); /* its fresh_list entry goes stale */
     alloc->free_count++;
     return DC_OK;
 }
@@ -197,21 +239,62 @@ int dc_allocator_release_deferred(dc_allocator *alloc, uint64_t block) {
 void dc_allocator_commit_durable(dc_allocator *alloc) {
     if (alloc == NULL)
         return;
-    for (size_t i = 0; i < alloc->npending; i++) {
-        uint64_t b = alloc->pending[i];
-        clear_bit(alloc->deferred, b);
-        clear_bit(alloc->used, b);
-    }
-    alloc->free_count += alloc->npending;
-    alloc->npending = 0;
+    dc__allocator_txn_committed(alloc);
+    dc__allocator_durable(alloc);
 }
 
 void dc_allocator_abort_deferred(dc_allocator *alloc) {
     if (alloc == NULL)
         return;
-    for (size_t i = 0; i < alloc->npending; i++)
+    for (size_t i = alloc->nawaiting; i < alloc->npending; i++)
         clear_bit(alloc->deferred, alloc->pending[i]);
-    alloc->npending = 0;
+    alloc->npending = alloc->nawaiting;
+}
+
+int dc__allocator_discard(dc_allocator *alloc, uint64_t block) {
+    if (alloc != NULL && data_block(alloc, block) &&
+        test_bit(alloc->fresh, block))
+        return dc_allocator_release(alloc, block);
+    return dc_allocator_release_deferred(alloc, block);
+}
+
+static void forget_fresh(dc_allocator *a) {
+    for (size_t i = 0; i < a->nfresh; i++)
+        clear_bit(a->fresh, a->fresh_list[i]);
+    a->nfresh = 0;
+}
+
+void dc__allocator_txn_committed(dc_allocator *alloc) {
+    forget_fresh(alloc);
+    alloc->nawaiting = alloc->npending;
+}
+
+void dc__allocator_durable(dc_allocator *alloc) {
+    size_t n = alloc->nawaiting;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = alloc->pending[i];
+        clear_bit(alloc->deferred, b);
+        clear_bit(alloc->used, b);
+    }
+    alloc->free_count += n;
+    if (n > 0)
+        memmove(alloc->pending, alloc->pending + n,
+                (alloc->npending - n) * sizeof *alloc->pending);
+    alloc->npending -= n;
+    alloc->nawaiting = 0;
+}
+
+void dc__allocator_txn_abort(dc_allocator *alloc) {
+    dc_allocator_abort_deferred(alloc);
+    for (size_t i = 0; i < alloc->nfresh; i++) {
+        uint64_t b = alloc->fresh_list[i];
+        if (test_bit(alloc->fresh, b)) { /* not released since */
+            clear_bit(alloc->fresh, b);
+            clear_bit(alloc->used, b);
+            alloc->free_count++;
+        }
+    }
+    alloc->nfresh = 0;
 }
 
 int dc_allocator_mark_used(dc_allocator *alloc, uint64_t block) {

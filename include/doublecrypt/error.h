@@ -37,6 +37,10 @@ DC_BEGIN_DECLS
 #define DC_ERR_CORRUPT (-15)
 /* A format version or option-struct version this library does not know. */
 #define DC_ERR_UNSUPPORTED (-16)
+/* A progress callback asked to stop. */
+#define DC_ERR_CANCELLED (-17)
+/* The handle is read-only (opened so, or degraded after a failed write). */
+#define DC_ERR_READ_ONLY (-18)
 
 /**
  * A static English description of a status code. Never NULL; unknown codes

@@ -23,6 +23,16 @@ from ._lowlevel import (
     random_bytes,
     version,
 )
+from ._lowlevel.fs import FsckReport, StatResult, VolumeStats
+from ._lowlevel.store import (
+    CachedStore,
+    CustomStore,
+    DeviceStore,
+    FileStore,
+    MemoryStore,
+    Store,
+)
+from .api import DirEntry, FileSystem, open_image
 from .errors import AuthenticationError, DoubleCryptError
 
 __version__ = version()
@@ -37,13 +47,25 @@ __all__ = [
     "SUBKEY_SERVER_AUTH",
     "Allocator",
     "AuthenticationError",
+    "CachedStore",
     "Codec",
+    "CustomStore",
+    "DeviceStore",
+    "DirEntry",
     "DoubleCryptError",
+    "FileStore",
+    "FileSystem",
+    "FsckReport",
+    "MemoryStore",
     "ObjectKind",
     "OpenedBatch",
+    "StatResult",
+    "Store",
+    "VolumeStats",
     "__version__",
     "derive_subkey",
     "errors",
     "hkdf_sha256",
+    "open_image",
     "random_bytes",
 ]

@@ -89,6 +89,16 @@ class UnsupportedError(DoubleCryptError):
     status = -16
 
 
+class CancelledError(DoubleCryptError):
+    """A progress callback asked the operation to stop."""
+
+    status = -17
+
+
+class ReadOnlyError(DoubleCryptError, OSError):
+    status = -18
+
+
 _BY_STATUS: dict[int, type[DoubleCryptError]] = {
     cls.status: cls
     for cls in (
@@ -108,6 +118,8 @@ _BY_STATUS: dict[int, type[DoubleCryptError]] = {
         OutOfMemoryError,
         CorruptionError,
         UnsupportedError,
+        CancelledError,
+        ReadOnlyError,
     )
 }
 
@@ -120,6 +132,7 @@ _ERRNO: dict[int, int] = {
     -11: _errno.ENOTDIR,
     -12: _errno.ENOTEMPTY,
     -13: _errno.ENAMETOOLONG,
+    -18: _errno.EROFS,
 }
 
 

@@ -30,5 +30,6 @@ extern int unit_failures;
 void test_kdf(void);
 void test_codec(void);
 void test_alloc(void);
+void test_fs(void);
 
 #endif

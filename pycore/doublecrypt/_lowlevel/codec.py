@@ -1,10 +1,4 @@
-"""Typed wrappers over the C engine: the only module that touches ``_native``.
-
-Every C status is checked here (:func:`check`) and turned into an exception
-from :mod:`doublecrypt.errors`; the rest of the package sees plain Python.
-cffi releases the GIL around every call, so batch calls run in parallel with
-other Python threads.
-"""
+"""Key derivation, the block codec, fast random bytes and the allocator."""
 
 from __future__ import annotations
 
@@ -14,40 +8,19 @@ from typing import Any
 
 from typing_extensions import Buffer
 
-from . import errors
-from ._native import ffi, lib
+from .. import errors
+from ._core import check, ffi, lib
 
 __all__ = [
     "Allocator",
     "Codec",
     "ObjectKind",
     "OpenedBatch",
-    "check",
     "derive_subkey",
     "hkdf_sha256",
     "random_bytes",
-    "version",
 ]
 
-
-def _init() -> None:
-    check(lib.dc_init())
-
-
-def check(status: int, path: str | None = None) -> int:
-    """Return a non-negative status unchanged; raise the mapped error otherwise."""
-    if status < 0:
-        message = ffi.string(lib.dc_strerror(status)).decode()
-        raise errors.error_for_status(status, message, path)
-    return status
-
-
-def version() -> str:
-    """The version of the loaded C engine."""
-    return str(ffi.string(lib.dc_version_string()).decode())
-
-
-ffi.init_once(_init, "dc_init")
 
 MASTER_KEY_BYTES: int = lib.dc_kdf_master_keybytes()
 SUBKEY_BYTES: int = lib.dc_kdf_subkeybytes()

@@ -1,0 +1,584 @@
+/*
+ * dc_fs.c - the dc_fs handle: format, mount (root pointer choice, allocator
+ * rebuild), transactions and the commit protocol.
+ *
+ * Commit: seal changed files' extent maps, the namespace and a new
+ * superblock; write them; barrier (store sync); write the root pointer into
+ * the slot the previous commit did not use. The barrier makes the previous
+ * root pointer durable too, so the blocks the previous commit freed become
+ * reusable only then; blocks this commit frees wait for the next barrier.
+ * A crash therefore always leaves an intact tree behind the newest valid
+ * root pointer.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "fs/engine.h"
+
+int64_t dc__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int dc__fs_error(dc_fs *fs, int rc, const char *fmt, ...) {
+    if (fs != NULL && rc < 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(fs->errmsg, sizeof fs->errmsg, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+const char *dc_fs_errmsg(const dc_fs *fs) {
+    if (fs == NULL)
+        return "no filesystem handle";
+    return fs->errmsg[0] ? fs->errmsg : "no error";
+}
+
+int dc_fs_options_init(dc_fs_options *opts) {
+    if (opts == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    memset(opts, 0, sizeof *opts);
+    opts->version = DC_FS_OPTIONS_VERSION;
+    return DC_OK;
+}
+
+int dc_fs_probe(const unsigned char *header, size_t len, uint32_t *block_size,
+                uint64_t *total_blocks) {
+    dc__header h;
+    if (header == NULL || block_size == NULL || total_blocks == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    int rc = dc__header_decode(header, len, &h);
+    if (rc != DC_OK)
+        return rc;
+    *block_size = h.block_size;
+    *total_blocks = h.total_blocks;
+    return DC_OK;
+}
+
+/* ---- handle life cycle ------------------------------------------------------
+ */
+
+static void fs_release(dc_fs *fs) {
+    dc__files_drop(fs);
+    free(fs->files);
+    dc__aligned_free(fs->sealed);
+    dc__aligned_free(fs->staged);
+    free(fs->batch_ids);
+    dc__bt_drop(&fs->ns);
+    dc_store *store = fs->vol.store;
+    dc__vol_release(&fs->vol);
+    dc_store_free(store);
+    sodium_free(fs->mac_key);
+    pthread_mutex_destroy(&fs->lock);
+    free(fs);
+}
+
+/* A handle over `store` with keys derived from master_key. */
+static int fs_new(dc_fs **out, dc_store *store, const unsigned char *master_key,
+                  const dc_fs_options *opts, const unsigned char *volume_id,
+                  dc_fs_options *used) {
+    *out = NULL;
+    if (opts == NULL) {
+        dc_fs_options_init(used);
+    } else {
+        if (opts->version != DC_FS_OPTIONS_VERSION) {
+            dc_store_free(store);
+            return DC_ERR_UNSUPPORTED;
+        }
+        *used = *opts;
+    }
+    if (dc_init() != DC_OK) {
+        dc_store_free(store);
+        return DC_ERR_INTERNAL;
+    }
+    dc_fs *fs = calloc(1, sizeof *fs);
+    if (fs == NULL) {
+        dc_store_free(store);
+        return DC_ERR_NO_MEMORY;
+    }
+    pthread_mutex_init(&fs->lock, NULL);
+    fs->read_only = used->read_only != 0;
+    int rc = dc__vol_init(&fs->vol, store);
+    if (rc != DC_OK) {
+        dc_store_free(store);
+        pthread_mutex_destroy(&fs->lock);
+        free(fs);
+        return rc;
+    }
+    fs->mac_key = sodium_malloc(DC_KDF_SUBKEYBYTES);
+    if (fs->mac_key == NULL) {
+        fs_release(fs);
+        return DC_ERR_NO_MEMORY;
+    }
+    rc = dc_kdf_derive_subkey(fs->mac_key, DC_SUBKEY_ROOT_MAC, master_key);
+    *out = fs;
+    (void)volume_id;
+    return rc;
+}
+
+static int make_codec(dc_fs *fs, const unsigned char *master_key,
+                      unsigned threads) {
+    unsigned char key[DC_KDF_SUBKEYBYTES];
+    dc_codec_options copts;
+    dc_codec_options_init(&copts);
+    copts.block_size = fs->vol.block_size;
+    copts.threads = threads;
+    int rc = dc_kdf_derive_subkey(key, DC_SUBKEY_BLOCK_ENCRYPTION, master_key);
+    if (rc == DC_OK)
+        rc = dc_codec_new(&fs->vol.codec, key, fs->header.volume_id, &copts);
+    sodium_memzero(key, sizeof key);
+    if (rc == DC_OK) {
+        fs->vol.chunk = dc_codec_max_plaintext(fs->vol.codec);
+        rc = dc_allocator_new(&fs->vol.alloc, fs->header.total_blocks);
+    }
+    return rc;
+}
+
+static int check_store(dc_store *store) {
+    return store != NULL && dc_store_block_size(store) >= DC_MIN_BLOCK_SIZE &&
+                   dc_store_total_blocks(store) > DC_FIRST_DATA_BLOCK
+               ? DC_OK
+               : DC_ERR_INVALID_ARGUMENT;
+}
+
+/* ---- commit protocol
+ * ------------------------------------------------------------ */
+
+static int write_root(dc_fs *fs, const dc__root *root, int slot) {
+    uint64_t id = (uint64_t)slot;
+    dc__root_encode(fs->vol.block, fs->vol.block_size, root, slot,
+                    fs->header.volume_id, fs->mac_key);
+    return dc_store_write_blocks(fs->vol.store, &id, 1, fs->vol.block);
+}
+
+static void rollback(dc_fs *fs) {
+    dc__files_drop(fs);
+    dc__bt_drop(&fs->ns);
+    dc__vol_drop_queue(&fs->vol);
+    dc__allocator_txn_abort(fs->vol.alloc);
+    fs->sb = fs->committed;
+    dc__bt_init(&fs->ns, &fs->vol, DC_KIND_DIRECTORY,
+                &fs->committed.namespace_root);
+    fs->changed = 0;
+}
+
+static int commit(dc_fs *fs) {
+    if (!fs->changed)
+        return DC_OK;
+    int rc = dc__files_finish(fs);
+    if (rc == DC_OK)
+        rc = dc__bt_flush(&fs->ns);
+    if (rc != DC_OK) {
+        rollback(fs);
+        return rc;
+    }
+    dc__super next = fs->sb;
+    next.generation = fs->committed.generation + 1;
+    next.namespace_root = fs->ns.root_ref;
+    size_t len = dc__super_encode(fs->vol.plain, &next);
+    dc__ref sb_ref;
+    rc = dc__vol_queue(&fs->vol, DC_KIND_SUPERBLOCK, fs->vol.plain, len,
+                       &sb_ref);
+    if (rc == DC_OK && fs->committed_sb.block != 0)
+        rc = dc__allocator_discard(fs->vol.alloc, fs->committed_sb.block);
+    if (rc == DC_OK)
+        rc = dc__vol_flush_queue(&fs->vol);
+    if (rc == DC_OK)
+        rc = dc_store_sync(fs->vol.store); /* the barrier */
+    if (rc != DC_OK) {
+        rollback(fs);
+        return rc;
+    }
+    /* The previous root pointer is durable now. */
+    dc__allocator_durable(fs->vol.alloc);
+    int slot = fs->slot == DC__SLOT_A ? DC__SLOT_B : DC__SLOT_A;
+    dc__root root = {next.generation, sb_ref};
+    rc = write_root(fs, &root, slot);
+    if (rc != DC_OK) {
+        /* Unknown whether the root pointer landed: stop writing. */
+        fs->broken = 1;
+        return dc__fs_error(fs, rc, "root pointer write failed: %s",
+                            dc_strerror(rc));
+    }
+    dc__allocator_txn_committed(fs->vol.alloc);
+    dc__files_drop(fs);
+    fs->slot = slot;
+    fs->sb = next;
+    fs->committed = next;
+    fs->committed_sb = sb_ref;
+    fs->changed = 0;
+    return DC_OK;
+}
+
+int dc__fs_begin_op(dc_fs *fs) {
+    if (fs->read_only)
+        return dc__fs_error(fs, DC_ERR_READ_ONLY, "volume is read-only");
+    if (fs->broken)
+        return dc__fs_error(fs, DC_ERR_READ_ONLY,
+                            "an earlier commit failed; remount the volume");
+    if (fs->txn_error)
+        return dc__fs_error(fs, fs->txn_error,
+                            "the transaction failed and was rolled back; "
+                            "abort or commit it first");
+    return DC_OK;
+}
+
+/* Finish a mutation: commit it on its own, or leave it in the open
+ * transaction. A failure rolls back everything since the last commit. */
+int dc__fs_end_op(dc_fs *fs, int rc) {
+    if (rc == DC_OK) {
+        fs->changed = 1;
+        if (fs->in_txn)
+            return DC_OK;
+        rc = commit(fs);
+        if (rc != DC_OK && fs->errmsg[0] == 0)
+            dc__fs_error(fs, rc, "commit failed: %s", dc_strerror(rc));
+        return rc;
+    }
+    if (fs->in_txn && fs->changed) {
+        rollback(fs);
+        fs->txn_error = rc;
+    } else {
+        rollback(fs);
+    }
+    return rc;
+}
+
+/* ---- format and mount
+ * -------------------------------------------------------------- */
+
+static int format_volume(dc_fs *fs) {
+    dc__super *sb = &fs->sb;
+    int64_t now = dc__now_ns();
+    memset(sb, 0, sizeof *sb);
+    sb->next_inode = DC__ROOT_INODE + 1;
+    sb->directories = 1;
+    sb->root_dir.type = DC_TYPE_DIRECTORY;
+    sb->root_dir.mode = 0755;
+    sb->root_dir.id = DC__ROOT_INODE;
+    sb->root_dir.mtime_ns = sb->root_dir.ctime_ns = now;
+    fs->committed = *sb;
+    dc__bt_init(&fs->ns, &fs->vol, DC_KIND_DIRECTORY, NULL);
+
+    uint64_t zero = 0;
+    dc__header_encode(fs->vol.block, &fs->header, fs->mac_key);
+    int rc = dc_store_write_blocks(fs->vol.store, &zero, 1, fs->vol.block);
+    /* Slot B starts as random bytes, which never carry a valid MAC. */
+    uint64_t slot_b = DC__SLOT_B;
+    dc__random_fill(fs->vol.block, fs->vol.block_size);
+    if (rc == DC_OK)
+        rc = dc_store_write_blocks(fs->vol.store, &slot_b, 1, fs->vol.block);
+    fs->slot = DC__SLOT_B; /* so the first commit goes to slot A */
+    fs->changed = 1;
+    if (rc == DC_OK)
+        rc = commit(fs);
+    if (rc == DC_OK)
+        rc = dc_store_sync(fs->vol.store);
+    if (rc == DC_OK)
+        dc__allocator_durable(fs->vol.alloc);
+    return rc;
+}
+
+int dc_fs_format(dc_fs **out, dc_store *store, const unsigned char *master_key,
+                 const dc_fs_options *opts) {
+    dc_fs_options used;
+    if (out == NULL || master_key == NULL || check_store(store) != DC_OK) {
+        if (out != NULL)
+            *out = NULL;
+        dc_store_free(store);
+        return DC_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    dc_fs *fs;
+    int rc = fs_new(&fs, store, master_key, opts, NULL, &used);
+    if (rc != DC_OK) {
+        if (fs != NULL)
+            fs_release(fs);
+        return rc;
+    }
+    if (fs->read_only) {
+        fs_release(fs);
+        return DC_ERR_READ_ONLY;
+    }
+    fs->header.block_size = fs->vol.block_size;
+    fs->header.total_blocks = dc_store_total_blocks(store);
+    randombytes_buf(fs->header.volume_id, sizeof fs->header.volume_id);
+    rc = make_codec(fs, master_key, used.threads);
+    if (rc == DC_OK)
+        rc = format_volume(fs);
+    if (rc != DC_OK) {
+        fs_release(fs);
+        return rc;
+    }
+    *out = fs;
+    return DC_OK;
+}
+
+/* Mount-time tree walk: every referenced block is marked in the allocator
+ * once; a second reference is corruption. */
+typedef struct mark_ctx {
+    dc_fs *fs;
+} mark_ctx;
+
+static int mark_block(dc_fs *fs, uint64_t block) {
+    int rc = dc_allocator_mark_used(fs->vol.alloc, block);
+    if (rc == DC_ERR_ALREADY_EXISTS || rc == DC_ERR_INVALID_ARGUMENT)
+        return dc__fs_error(fs, DC_ERR_CORRUPT,
+                            "block %llu referenced twice or out of range",
+                            (unsigned long long)block);
+    return rc;
+}
+
+static int mark_node(void *ctx, const dc__ref *ref, unsigned level) {
+    (void)level;
+    return mark_block(((mark_ctx *)ctx)->fs, ref->block);
+}
+
+static int mark_inode_block(void *ctx, uint64_t block, int is_data,
+                            const dc__extent *extent) {
+    (void)is_data;
+    (void)extent;
+    return mark_block(((mark_ctx *)ctx)->fs, block);
+}
+
+static int mark_entry(void *ctx, const unsigned char *key, size_t klen,
+                      const unsigned char *val, size_t vlen) {
+    mark_ctx *m = ctx;
+    dc__inode ino;
+    if (klen < 9 || dc__inode_decode(val, vlen, &ino) != DC_OK)
+        return dc__fs_error(m->fs, DC_ERR_CORRUPT, "bad directory entry");
+    (void)key;
+    return dc__inode_blocks(&m->fs->vol, &ino, mark_inode_block, m);
+}
+
+/* Try the root pointer `root` from `slot`: its superblock and whole tree. */
+static int try_root(dc_fs *fs, const dc__root *root, int slot) {
+    size_t len;
+    dc__super sb;
+    dc_allocator_free(fs->vol.alloc);
+    fs->vol.alloc = NULL;
+    int rc = dc_allocator_new(&fs->vol.alloc, fs->header.total_blocks);
+    if (rc != DC_OK)
+        return rc;
+    rc = dc__vol_read(&fs->vol, &root->superblock, DC_KIND_SUPERBLOCK, NULL,
+                      &len);
+    if (rc != DC_OK)
+        return rc;
+    rc = dc__super_decode(fs->vol.plain, len, &sb);
+    if (rc != DC_OK || sb.generation != root->generation ||
+        sb.root_dir.id != DC__ROOT_INODE)
+        return rc != DC_OK ? rc : DC_ERR_CORRUPT;
+    rc = mark_block(fs, root->superblock.block);
+    mark_ctx m = {fs};
+    if (rc == DC_OK) {
+        dc__bt_drop(&fs->ns);
+        rc = dc__bt_walk(&fs->vol, DC_KIND_DIRECTORY, &sb.namespace_root,
+                         mark_node, mark_entry, &m);
+    }
+    if (rc != DC_OK)
+        return rc;
+    dc__allocator_txn_committed(fs->vol.alloc);
+    fs->sb = fs->committed = sb;
+    fs->committed_sb = root->superblock;
+    fs->slot = slot;
+    dc__bt_init(&fs->ns, &fs->vol, DC_KIND_DIRECTORY, &sb.namespace_root);
+    return DC_OK;
+}
+
+static int mount_volume(dc_fs *fs, const unsigned char *master_key,
+                        unsigned threads) {
+    uint64_t zero = 0;
+    int rc = dc_store_read_blocks(fs->vol.store, &zero, 1, fs->vol.block);
+    if (rc != DC_OK)
+        return dc__fs_error(fs, rc, "cannot read the volume header");
+    rc = dc__header_decode(fs->vol.block, fs->vol.block_size, &fs->header);
+    if (rc != DC_OK)
+        return dc__fs_error(fs, rc,
+                            rc == DC_ERR_UNSUPPORTED
+                                ? "unsupported format version"
+                                : "not a doublecrypt volume");
+    if (fs->header.block_size != fs->vol.block_size ||
+        fs->header.total_blocks > dc_store_total_blocks(fs->vol.store))
+        return dc__fs_error(
+            fs, DC_ERR_CORRUPT,
+            "volume geometry (%u x %llu) does not match the "
+            "store (%u x %llu)",
+            fs->header.block_size, (unsigned long long)fs->header.total_blocks,
+            fs->vol.block_size,
+            (unsigned long long)dc_store_total_blocks(fs->vol.store));
+    if (dc__header_verify(fs->vol.block, fs->mac_key) != DC_OK)
+        return dc__fs_error(fs, DC_ERR_AUTH,
+                            "wrong key (the volume header does not verify)");
+    rc = make_codec(fs, master_key, threads);
+    if (rc != DC_OK)
+        return rc;
+
+    dc__root roots[2];
+    int valid[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        uint64_t id = (uint64_t)(DC__SLOT_A + i);
+        rc = dc_store_read_blocks(fs->vol.store, &id, 1, fs->vol.block);
+        if (rc != DC_OK)
+            return dc__fs_error(fs, rc, "cannot read root pointer %d", i);
+        valid[i] =
+            dc__root_decode(fs->vol.block, DC__SLOT_A + i, fs->header.volume_id,
+                            fs->mac_key, &roots[i]) == DC_OK;
+    }
+    /* Newest first; fall back to the other slot if its tree fails. */
+    int order[2] = {0, 1};
+    if (valid[1] && (!valid[0] || roots[1].generation > roots[0].generation))
+        order[0] = 1, order[1] = 0;
+    int last = DC_ERR_CORRUPT;
+    for (int k = 0; k < 2; k++) {
+        int i = order[k];
+        if (!valid[i])
+            continue;
+        last = try_root(fs, &roots[i], DC__SLOT_A + i);
+        if (last == DC_OK) {
+            fs->errmsg[0] = 0;
+            return DC_OK;
+        }
+    }
+    if (!valid[0] && !valid[1])
+        return dc__fs_error(fs, DC_ERR_CORRUPT,
+                            "no valid root pointer (both slots torn)");
+    return dc__fs_error(fs, last, "no root pointer leads to an intact tree: %s",
+                        dc_strerror(last));
+}
+
+int dc_fs_mount(dc_fs **out, dc_store *store, const unsigned char *master_key,
+                const dc_fs_options *opts) {
+    dc_fs_options used;
+    if (out == NULL || master_key == NULL || check_store(store) != DC_OK) {
+        if (out != NULL)
+            *out = NULL;
+        dc_store_free(store);
+        return DC_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    dc_fs *fs;
+    int rc = fs_new(&fs, store, master_key, opts, NULL, &used);
+    if (rc == DC_OK)
+        rc = mount_volume(fs, master_key, used.threads);
+    if (rc != DC_OK) {
+        if (fs != NULL)
+            fs_release(fs);
+        return rc;
+    }
+    *out = fs;
+    return DC_OK;
+}
+
+void dc_fs_free(dc_fs *fs) {
+    if (fs == NULL)
+        return;
+    pthread_mutex_lock(&fs->lock);
+    if (fs->in_txn || fs->changed)
+        rollback(fs);
+    if (!fs->read_only && !fs->broken && dc_store_sync(fs->vol.store) == DC_OK)
+        dc__allocator_durable(fs->vol.alloc);
+    pthread_mutex_unlock(&fs->lock);
+    fs_release(fs);
+}
+
+/* ---- public calls on the handle
+ * --------------------------------------------------------- */
+
+int dc_fs_sync(dc_fs *fs) {
+    if (fs == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&fs->lock);
+    int rc = fs->read_only ? DC_OK : dc_store_sync(fs->vol.store);
+    if (rc == DC_OK && !fs->read_only)
+        dc__allocator_durable(fs->vol.alloc);
+    else if (rc != DC_OK)
+        dc__fs_error(fs, rc, "sync failed: %s", dc_strerror(rc));
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+int dc_fs_begin(dc_fs *fs) {
+    if (fs == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&fs->lock);
+    int rc = dc__fs_begin_op(fs);
+    if (rc == DC_OK && fs->in_txn)
+        rc = dc__fs_error(fs, DC_ERR_INVALID_ARGUMENT,
+                          "a transaction is already open");
+    if (rc == DC_OK)
+        fs->in_txn = 1;
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+int dc_fs_commit(dc_fs *fs) {
+    if (fs == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&fs->lock);
+    int rc;
+    if (!fs->in_txn) {
+        rc = dc__fs_error(fs, DC_ERR_INVALID_ARGUMENT, "no open transaction");
+    } else if (fs->txn_error) {
+        rc = fs->txn_error;
+        dc__fs_error(fs, rc, "the transaction was rolled back: %s",
+                     dc_strerror(rc));
+        fs->txn_error = 0;
+        fs->in_txn = 0;
+    } else {
+        fs->in_txn = 0;
+        rc = commit(fs);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+int dc_fs_abort(dc_fs *fs) {
+    if (fs == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&fs->lock);
+    int rc = DC_OK;
+    if (!fs->in_txn)
+        rc = dc__fs_error(fs, DC_ERR_INVALID_ARGUMENT, "no open transaction");
+    else
+        rollback(fs);
+    fs->in_txn = 0;
+    fs->txn_error = 0;
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
+
+int dc_fs_in_transaction(const dc_fs *fs) { return fs ? fs->in_txn : 0; }
+
+int dc_fs_statvfs(dc_fs *fs, dc_statvfs *out) {
+    if (fs == NULL || out == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&fs->lock);
+    memset(out, 0, sizeof *out);
+    out->block_size = fs->vol.block_size;
+    out->total_blocks = fs->header.total_blocks;
+    out->free_blocks = dc_allocator_free_blocks(fs->vol.alloc);
+    out->chunk_size = fs->vol.chunk;
+    out->files = fs->sb.files;
+    out->directories = fs->sb.directories;
+    out->generation = fs->committed.generation;
+    out->max_name = DC_MAX_NAME_BYTES;
+    pthread_mutex_unlock(&fs->lock);
+    return DC_OK;
+}
+
+int dc_fs_volume_id(const dc_fs *fs, unsigned char *out) {
+    if (fs == NULL || out == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    memcpy(out, fs->header.volume_id, DC_CODEC_VOLUME_IDBYTES);
+    return DC_OK;
+}

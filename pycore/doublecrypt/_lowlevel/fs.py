@@ -1,0 +1,284 @@
+"""The filesystem handle (``dc_fs_*``), one method per C call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from typing_extensions import Buffer
+
+from .. import errors
+from ._core import ffi, lib
+from .codec import MASTER_KEY_BYTES
+from .store import Store
+
+__all__ = ["FsHandle", "FsckReport", "StatResult", "VolumeStats"]
+
+TYPE_FILE: int = lib.DC_TYPE_FILE
+TYPE_DIRECTORY: int = lib.DC_TYPE_DIRECTORY
+MAX_NAME_BYTES: int = lib.DC_MAX_NAME_BYTES
+
+
+@dataclass(frozen=True)
+class StatResult:
+    inode: int
+    is_dir: bool
+    mode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    blocks: int
+
+    @property
+    def mtime(self) -> float:
+        return self.mtime_ns / 1e9
+
+    @property
+    def is_file(self) -> bool:
+        return not self.is_dir
+
+
+@dataclass(frozen=True)
+class VolumeStats:
+    block_size: int
+    total_blocks: int
+    free_blocks: int
+    chunk_size: int
+    files: int
+    directories: int
+    generation: int
+    max_name: int
+
+
+@dataclass(frozen=True)
+class FsckReport:
+    files: int
+    directories: int
+    metadata_blocks: int
+    data_blocks: int
+    leaked_blocks: int
+    bad_references: int
+    errors: int
+
+
+def _stat(st: Any) -> StatResult:
+    return StatResult(
+        inode=int(st.inode),
+        is_dir=st.type == TYPE_DIRECTORY,
+        mode=int(st.mode),
+        size=int(st.size),
+        mtime_ns=int(st.mtime_ns),
+        ctime_ns=int(st.ctime_ns),
+        blocks=int(st.blocks),
+    )
+
+
+def _key(key: Buffer) -> Any:
+    view = memoryview(key)
+    if view.nbytes != MASTER_KEY_BYTES:
+        raise errors.InvalidArgumentError(f"the key must be {MASTER_KEY_BYTES} bytes")
+    return ffi.from_buffer(view)
+
+
+def _path(path: str) -> bytes:
+    if not isinstance(path, str):
+        raise TypeError(f"path must be str, not {type(path).__name__}")
+    raw = path.encode("utf-8", "surrogateescape")
+    if b"\0" in raw:
+        raise errors.InvalidArgumentError(f"path contains a NUL byte: {path!r}")
+    return raw
+
+
+class FsHandle:
+    """A mounted volume. Takes over the store it is given."""
+
+    def __init__(self, handle: Any, store: Store) -> None:
+        self._fs: Any = handle
+        self._store = store  # keeps a Python backend alive
+
+    @classmethod
+    def _open(
+        cls, fn: Any, store: Store, key: Buffer, read_only: bool, threads: int
+    ) -> FsHandle:
+        opts = ffi.new("dc_fs_options *")
+        lib.dc_fs_options_init(opts)
+        opts.read_only = int(read_only)
+        opts.threads = threads
+        out = ffi.new("dc_fs **")
+        raw_key = _key(key)
+        handle = store._take()
+        store._released()
+        rc = fn(out, handle, raw_key, opts)
+        if rc < 0:
+            detail = ""
+            if isinstance(getattr(store, "last_error", None), BaseException):
+                detail = f": {store.last_error}"  # type: ignore[attr-defined]
+            raise errors.error_for_status(
+                rc, ffi.string(lib.dc_strerror(rc)).decode() + detail
+            ) from getattr(store, "last_error", None)
+        return cls(out[0], store)
+
+    @classmethod
+    def format(cls, store: Store, key: Buffer, *, threads: int = 0) -> FsHandle:
+        return cls._open(lib.dc_fs_format, store, key, False, threads)
+
+    @classmethod
+    def mount(
+        cls, store: Store, key: Buffer, *, read_only: bool = False, threads: int = 0
+    ) -> FsHandle:
+        return cls._open(lib.dc_fs_mount, store, key, read_only, threads)
+
+    # -- plumbing --------------------------------------------------------
+
+    def _live(self) -> Any:
+        if self._fs is None:
+            raise errors.InvalidArgumentError("filesystem is closed")
+        return self._fs
+
+    def _check(self, rc: int, path: str | None = None) -> int:
+        if rc >= 0:
+            return rc
+        detail = ffi.string(lib.dc_fs_errmsg(self._fs)).decode("utf-8", "replace")
+        cause = getattr(self._store, "last_error", None)
+        if cause is not None and rc in (lib.DC_ERR_IO, lib.DC_ERR_NO_SPACE):
+            detail = f"{detail} ({cause})"
+            self._store.last_error = None  # type: ignore[attr-defined]
+        err = errors.error_for_status(rc, detail, path)
+        if isinstance(cause, BaseException):
+            raise err from cause
+        raise err
+
+    def close(self) -> None:
+        """Sync and release the volume (idempotent)."""
+        if self._fs is not None:
+            handle, self._fs = self._fs, None
+            lib.dc_fs_free(handle)
+
+    # -- volume ----------------------------------------------------------
+
+    def sync(self) -> None:
+        self._check(lib.dc_fs_sync(self._live()))
+
+    def begin(self) -> None:
+        self._check(lib.dc_fs_begin(self._live()))
+
+    def commit(self) -> None:
+        self._check(lib.dc_fs_commit(self._live()))
+
+    def abort(self) -> None:
+        self._check(lib.dc_fs_abort(self._live()))
+
+    def in_transaction(self) -> bool:
+        return bool(lib.dc_fs_in_transaction(self._live()))
+
+    def statvfs(self) -> VolumeStats:
+        out = ffi.new("dc_statvfs *")
+        self._check(lib.dc_fs_statvfs(self._live(), out))
+        return VolumeStats(
+            block_size=int(out.block_size),
+            total_blocks=int(out.total_blocks),
+            free_blocks=int(out.free_blocks),
+            chunk_size=int(out.chunk_size),
+            files=int(out.files),
+            directories=int(out.directories),
+            generation=int(out.generation),
+            max_name=int(out.max_name),
+        )
+
+    def volume_id(self) -> bytes:
+        out = ffi.new("unsigned char[]", lib.DC_CODEC_VOLUME_IDBYTES)
+        self._check(lib.dc_fs_volume_id(self._live(), out))
+        return bytes(ffi.buffer(out))
+
+    def fsck(self) -> tuple[int, FsckReport]:
+        """(status, report): status 0 when clean, else the negative code."""
+        out = ffi.new("dc_fsck_report *")
+        rc = lib.dc_fs_fsck(self._live(), out)
+        report = FsckReport(
+            files=int(out.files),
+            directories=int(out.directories),
+            metadata_blocks=int(out.metadata_blocks),
+            data_blocks=int(out.data_blocks),
+            leaked_blocks=int(out.leaked_blocks),
+            bad_references=int(out.bad_references),
+            errors=int(out.errors),
+        )
+        return int(rc), report
+
+    def errmsg(self) -> str:
+        return str(ffi.string(lib.dc_fs_errmsg(self._live())).decode("utf-8", "replace"))
+
+    # -- paths -------------------------------------------------------------
+
+    def stat(self, path: str) -> StatResult:
+        out = ffi.new("dc_stat *")
+        self._check(lib.dc_fs_stat(self._live(), _path(path), out), path)
+        return _stat(out)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self._check(lib.dc_fs_mkdir(self._live(), _path(path), mode), path)
+
+    def makedirs(self, path: str, mode: int) -> None:
+        self._check(lib.dc_fs_makedirs(self._live(), _path(path), mode), path)
+
+    def create(self, path: str, mode: int, exclusive: bool) -> None:
+        self._check(lib.dc_fs_create(self._live(), _path(path), mode, int(exclusive)), path)
+
+    def write(self, path: str, offset: int, data: Buffer) -> None:
+        view = memoryview(data)
+        if offset < 0:
+            raise errors.InvalidArgumentError("negative offset")
+        self._check(
+            lib.dc_fs_write(self._live(), _path(path), offset, ffi.from_buffer(view), view.nbytes),
+            path,
+        )
+
+    def readinto(self, path: str, offset: int, buf: Buffer) -> int:
+        view = memoryview(buf)
+        if view.readonly:
+            raise errors.InvalidArgumentError("buffer is read-only")
+        if offset < 0:
+            raise errors.InvalidArgumentError("negative offset")
+        got = ffi.new("size_t *")
+        self._check(
+            lib.dc_fs_read(
+                self._live(), _path(path), offset, ffi.from_buffer(view), view.nbytes, got
+            ),
+            path,
+        )
+        return int(got[0])
+
+    def truncate(self, path: str, size: int) -> None:
+        if size < 0:
+            raise errors.InvalidArgumentError("negative size")
+        self._check(lib.dc_fs_truncate(self._live(), _path(path), size), path)
+
+    def remove(self, path: str) -> None:
+        self._check(lib.dc_fs_remove(self._live(), _path(path)), path)
+
+    def rmdir(self, path: str) -> None:
+        self._check(lib.dc_fs_rmdir(self._live(), _path(path)), path)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._check(lib.dc_fs_rename(self._live(), _path(src), _path(dst)), src)
+
+    def set_mtime(self, path: str, mtime_ns: int) -> None:
+        self._check(lib.dc_fs_set_mtime(self._live(), _path(path), mtime_ns), path)
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._check(lib.dc_fs_chmod(self._live(), _path(path), mode), path)
+
+    def iterdir(self, path: str) -> Iterator[tuple[str, StatResult]]:
+        """Entries in name order; safe against concurrent changes."""
+        out = ffi.new("dc_dir **")
+        self._check(lib.dc_fs_opendir(out, self._live(), _path(path)), path)
+        cursor = ffi.gc(out[0], lib.dc_dir_free)
+        name = ffi.new("char[]", MAX_NAME_BYTES + 1)
+        st = ffi.new("dc_stat *")
+        while True:
+            rc = lib.dc_dir_next(cursor, name, MAX_NAME_BYTES + 1, st)
+            if rc == 0:
+                return
+            self._check(rc, path)
+            yield ffi.string(name).decode("utf-8", "surrogateescape"), _stat(st)

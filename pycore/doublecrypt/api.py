@@ -1,0 +1,303 @@
+"""The Pythonic filesystem API: :class:`FileSystem` and :func:`open_image`."""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from typing_extensions import Buffer
+
+from . import errors
+from ._lowlevel.fs import FsckReport, FsHandle, StatResult, VolumeStats
+from ._lowlevel.store import FileStore, Store, probe_image
+from .files import RawFile
+
+__all__ = ["DirEntry", "FileSystem", "open_image"]
+
+DEFAULT_BUFFER_CHUNKS = 64
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    """One entry of :meth:`FileSystem.scandir` (like os.DirEntry)."""
+
+    name: str
+    path: str
+    stat: StatResult
+
+    def is_dir(self) -> bool:
+        return self.stat.is_dir
+
+    def is_file(self) -> bool:
+        return self.stat.is_file
+
+
+def _abs(path: str) -> str:
+    if not isinstance(path, str):
+        raise TypeError(f"path must be str, not {type(path).__name__}")
+    if not path.startswith("/"):
+        raise errors.InvalidArgumentError(f"paths inside a volume are absolute: {path!r}")
+    return path
+
+
+class FileSystem:
+    """A mounted encrypted volume. Safe to share between threads.
+
+    ``FileSystem(store, key)`` mounts; :meth:`format` creates a new volume.
+    The filesystem takes over ``store``. Use it as a context manager, or call
+    :meth:`close`, to sync and release it."""
+
+    def __init__(
+        self, store: Store, key: Buffer, *, read_only: bool = False, threads: int = 0
+    ) -> None:
+        self._h = FsHandle.mount(store, key, read_only=read_only, threads=threads)
+        self.read_only = read_only
+
+    @classmethod
+    def format(cls, store: Store, key: Buffer, *, threads: int = 0) -> FileSystem:
+        """Write an empty volume onto ``store`` and mount it."""
+        fs = cls.__new__(cls)
+        fs._h = FsHandle.format(store, key, threads=threads)
+        fs.read_only = False
+        return fs
+
+    # -- life cycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        self._h.close()
+
+    def __enter__(self) -> FileSystem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sync(self) -> None:
+        """Make every commit so far durable."""
+        self._h.sync()
+
+    @contextmanager
+    def transaction(self) -> Iterator[FileSystem]:
+        """Group operations into one commit; an exception rolls them all back."""
+        self._h.begin()
+        try:
+            yield self
+        except BaseException:
+            if self._h.in_transaction():
+                self._h.abort()
+            raise
+        self._h.commit()
+
+    # -- volume ---------------------------------------------------------------
+
+    def statvfs(self) -> VolumeStats:
+        return self._h.statvfs()
+
+    @property
+    def volume_id(self) -> bytes:
+        return self._h.volume_id()
+
+    def fsck(self) -> FsckReport:
+        """Verify the whole volume; raises on any problem."""
+        rc, report = self._h.fsck()
+        if rc < 0:
+            raise errors.error_for_status(rc, f"fsck: {self._h.errmsg()}")
+        return report
+
+    # -- metadata ---------------------------------------------------------------
+
+    def stat(self, path: str) -> StatResult:
+        return self._h.stat(_abs(path))
+
+    def exists(self, path: str) -> bool:
+        try:
+            self._h.stat(_abs(path))
+        except errors.NotFoundError:
+            return False
+        except errors.NotADirectoryError:
+            return False
+        return True
+
+    def is_dir(self, path: str) -> bool:
+        return self.exists(path) and self.stat(path).is_dir
+
+    def is_file(self, path: str) -> bool:
+        return self.exists(path) and self.stat(path).is_file
+
+    def mkdir(self, path: str, mode: int = 0o755, *, parents: bool = False,
+              exist_ok: bool = False) -> None:
+        if parents:
+            self.makedirs(path, mode, exist_ok=exist_ok)
+            return
+        try:
+            self._h.mkdir(_abs(path), mode)
+        except errors.AlreadyExistsError:
+            if not (exist_ok and self.is_dir(path)):
+                raise
+
+    def makedirs(self, path: str, mode: int = 0o755, *, exist_ok: bool = True) -> None:
+        if not exist_ok and self.exists(path):
+            raise errors.error_for_status(-2, "already exists", path)
+        self._h.makedirs(_abs(path), mode)
+
+    def remove(self, path: str) -> None:
+        self._h.remove(_abs(path))
+
+    unlink = remove
+
+    def rmdir(self, path: str) -> None:
+        self._h.rmdir(_abs(path))
+
+    def rename(self, src: str, dst: str) -> None:
+        """POSIX rename: replaces an existing file (or empty directory)."""
+        self._h.rename(_abs(src), _abs(dst))
+
+    replace = rename
+
+    def truncate(self, path: str, size: int) -> None:
+        self._h.truncate(_abs(path), size)
+
+    def set_mtime(self, path: str, mtime_ns: int) -> None:
+        self._h.set_mtime(_abs(path), mtime_ns)
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._h.chmod(_abs(path), mode)
+
+    # -- directories ---------------------------------------------------------------
+
+    def scandir(self, path: str = "/") -> Iterator[DirEntry]:
+        """Entries of a directory in name order (a lazy iterator)."""
+        base = _abs(path)
+        for name, st in self._h.iterdir(base):
+            yield DirEntry(name, posixpath.join(base, name), st)
+
+    def listdir(self, path: str = "/") -> list[str]:
+        return [name for name, _ in self._h.iterdir(_abs(path))]
+
+    def iterdir(self, path: str = "/") -> Iterator[str]:
+        for name, _ in self._h.iterdir(_abs(path)):
+            yield name
+
+    def walk(self, top: str = "/") -> Iterator[tuple[str, list[str], list[str]]]:
+        """Like os.walk (top-down)."""
+        dirs: list[str] = []
+        files: list[str] = []
+        for entry in self.scandir(top):
+            (dirs if entry.is_dir() else files).append(entry.name)
+        yield top, dirs, files
+        for d in dirs:
+            yield from self.walk(posixpath.join(top, d))
+
+    # -- contents -------------------------------------------------------------------
+
+    def open(self, path: str, mode: str = "rb", buffering: int = -1,
+             encoding: str | None = None, errors_: str | None = None,
+             newline: str | None = None) -> IO[Any]:
+        """Open a file like the builtin open(): modes r, w, x, a with b, t
+        and +. Binary modes give io.BufferedReader/Writer/Random."""
+        path = _abs(path)
+        chars = set(mode)
+        if not chars <= set("rwxabt+") or len(mode) != len(chars) or \
+                sum(c in chars for c in "rwxa") != 1 or {"b", "t"} <= chars:
+            raise ValueError(f"invalid mode: {mode!r}")
+        binary = "b" in chars
+        plus = "+" in chars
+        readable = "r" in chars or plus
+        writable = bool(chars & set("wxa")) or plus
+        if "r" in chars:
+            st = self._h.stat(path)
+            if st.is_dir:
+                raise errors.error_for_status(-10, "is a directory", path)
+        elif "x" in chars:
+            self._h.create(path, 0o644, True)
+        else:
+            self._h.create(path, 0o644, False)
+            if "w" in chars:
+                self._h.truncate(path, 0)
+        raw = RawFile(self._h, path, readable=readable, writable=writable,
+                      append="a" in chars)
+        if buffering == 0:
+            if not binary:
+                raise ValueError("can't have unbuffered text I/O")
+            return raw
+        size = buffering if buffering > 1 else self._buffer_size()
+        buffered: io.BufferedIOBase
+        if readable and writable:
+            buffered = io.BufferedRandom(raw, size)
+        elif writable:
+            buffered = io.BufferedWriter(raw, size)
+        else:
+            buffered = io.BufferedReader(raw, size)
+        if binary:
+            return buffered
+        return io.TextIOWrapper(buffered, encoding=encoding or "utf-8", errors=errors_,
+                                newline=newline)
+
+    def _buffer_size(self) -> int:
+        # Whole chunks, so buffered writes never straddle a data block.
+        return self.statvfs().chunk_size * DEFAULT_BUFFER_CHUNKS
+
+    def read_bytes(self, path: str) -> bytes:
+        path = _abs(path)
+        size = self._h.stat(path).size
+        out = bytearray(size)
+        n = self._h.readinto(path, 0, out) if size else 0
+        return bytes(out[:n])
+
+    def write_bytes(self, path: str, data: Buffer) -> int:
+        """Create or replace a file with ``data`` in one commit."""
+        path = _abs(path)
+        view = memoryview(data)
+        with self.transaction() if not self._h.in_transaction() else _nothing():
+            self._h.create(path, 0o644, False)
+            self._h.truncate(path, 0)
+            if view.nbytes:
+                self._h.write(path, 0, view)
+        return view.nbytes
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return self.read_bytes(path).decode(encoding)
+
+    def write_text(self, path: str, text: str, encoding: str = "utf-8") -> int:
+        return self.write_bytes(path, text.encode(encoding))
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def open_image(
+    path: str | os.PathLike[str],
+    *,
+    key: Buffer,
+    create: bool = False,
+    size: int | None = None,
+    block_size: int | None = None,
+    read_only: bool = False,
+    threads: int = 0,
+) -> FileSystem:
+    """Open (or with ``create=True`` create and format) an image file.
+
+    ``size`` is the image size in bytes when creating (rounded down to whole
+    blocks); ``block_size`` defaults to 64 KiB for new images and to the
+    header's value for existing ones."""
+    if create:
+        if size is None:
+            raise errors.InvalidArgumentError("size is required to create an image")
+        bs = block_size or 65536
+        store = FileStore.create(path, size // bs, block_size=bs)
+        try:
+            return FileSystem.format(store, key, threads=threads)
+        except BaseException:
+            os.unlink(path)
+            raise
+    if block_size is None:
+        block_size, _ = probe_image(path)
+    store = FileStore(path, block_size=block_size, read_only=read_only)
+    return FileSystem(store, key, read_only=read_only, threads=threads)
