@@ -3,6 +3,7 @@ operations, remounts, and transactions that commit or abort."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 
 import pytest
@@ -76,7 +77,9 @@ class FileSystemMachine(RuleBasedStateMachine):
         self.fs.write_bytes(path, content)
         self.model.files[path] = content
 
-    @rule(data=st.data(), offset=st.integers(0, 70000), content=st.binary(min_size=1, max_size=5000))
+    @rule(
+        data=st.data(), offset=st.integers(0, 70000), content=st.binary(min_size=1, max_size=5000)
+    )
     @precondition(lambda self: bool(self.model.files))
     def write_at(self, data: st.DataObject, offset: int, content: bytes) -> None:
         path = data.draw(st.sampled_from(sorted(self.model.files)))
@@ -182,5 +185,7 @@ class FileSystemMachine(RuleBasedStateMachine):
             assert self.fs.stat(path).size == len(content)
 
 
-FileSystemMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+FileSystemMachine.TestCase.settings = settings(
+    max_examples=int(os.environ.get("DC_FS_EXAMPLES", "150")), stateful_step_count=40, deadline=None
+)
 TestFileSystem = FileSystemMachine.TestCase

@@ -21,7 +21,14 @@ pytestmark = pytest.mark.skipif(
 def test_java_program_uses_the_filesystem(tmp_path: Path) -> None:
     subprocess.run(["make", "-s", "lib"], cwd=ROOT, check=True)
     subprocess.run(
-        ["javac", "-cp", str(JNA), "-d", str(tmp_path), str(ROOT / "tests/jna/DoubleCryptJna.java")],
+        [
+            "javac",
+            "-cp",
+            str(JNA),
+            "-d",
+            str(tmp_path),
+            str(ROOT / "tests/jna/DoubleCryptJna.java"),
+        ],
         check=True,
     )
     image = tmp_path / "jna.img"

@@ -83,15 +83,18 @@ class FileSystem:
 
     @contextmanager
     def transaction(self) -> Iterator[FileSystem]:
-        """Group operations into one commit; an exception rolls them all back."""
-        self._h.begin()
-        try:
-            yield self
-        except BaseException:
-            if self._h.in_transaction():
-                self._h.abort()
-            raise
-        self._h.commit()
+        """Group operations into one commit; an exception rolls them all back.
+
+        Other threads' changes wait until the transaction ends."""
+        with self._h.lock:
+            self._h.begin()
+            try:
+                yield self
+            except BaseException:
+                if self._h.in_transaction():
+                    self._h.abort()
+                raise
+            self._h.commit()
 
     # -- volume ---------------------------------------------------------------
 
@@ -104,9 +107,9 @@ class FileSystem:
 
     def fsck(self) -> FsckReport:
         """Verify the whole volume; raises on any problem."""
-        rc, report = self._h.fsck()
+        rc, report, detail = self._h.fsck()
         if rc < 0:
-            raise errors.error_for_status(rc, f"fsck: {self._h.errmsg()}")
+            raise errors.error_for_status(rc, f"fsck: {detail}")
         return report
 
     # -- metadata ---------------------------------------------------------------
@@ -129,8 +132,9 @@ class FileSystem:
     def is_file(self, path: str) -> bool:
         return self.exists(path) and self.stat(path).is_file
 
-    def mkdir(self, path: str, mode: int = 0o755, *, parents: bool = False,
-              exist_ok: bool = False) -> None:
+    def mkdir(
+        self, path: str, mode: int = 0o755, *, parents: bool = False, exist_ok: bool = False
+    ) -> None:
         if parents:
             self.makedirs(path, mode, exist_ok=exist_ok)
             return
@@ -195,15 +199,25 @@ class FileSystem:
 
     # -- contents -------------------------------------------------------------------
 
-    def open(self, path: str, mode: str = "rb", buffering: int = -1,
-             encoding: str | None = None, errors_: str | None = None,
-             newline: str | None = None) -> IO[Any]:
+    def open(
+        self,
+        path: str,
+        mode: str = "rb",
+        buffering: int = -1,
+        encoding: str | None = None,
+        errors_: str | None = None,
+        newline: str | None = None,
+    ) -> IO[Any]:
         """Open a file like the builtin open(): modes r, w, x, a with b, t
         and +. Binary modes give io.BufferedReader/Writer/Random."""
         path = _abs(path)
         chars = set(mode)
-        if not chars <= set("rwxabt+") or len(mode) != len(chars) or \
-                sum(c in chars for c in "rwxa") != 1 or {"b", "t"} <= chars:
+        if (
+            not chars <= set("rwxabt+")
+            or len(mode) != len(chars)
+            or sum(c in chars for c in "rwxa") != 1
+            or {"b", "t"} <= chars
+        ):
             raise ValueError(f"invalid mode: {mode!r}")
         binary = "b" in chars
         plus = "+" in chars
@@ -219,12 +233,11 @@ class FileSystem:
             self._h.create(path, 0o644, False)
             if "w" in chars:
                 self._h.truncate(path, 0)
-        raw = RawFile(self._h, path, readable=readable, writable=writable,
-                      append="a" in chars)
+        raw = RawFile(self._h, path, readable=readable, writable=writable, append="a" in chars)
         if buffering == 0:
             if not binary:
                 raise ValueError("can't have unbuffered text I/O")
-            return raw
+            return raw  # type: ignore[return-value]  # RawIOBase is a binary IO
         size = buffering if buffering > 1 else self._buffer_size()
         buffered: io.BufferedIOBase
         if readable and writable:
@@ -235,8 +248,9 @@ class FileSystem:
             buffered = io.BufferedReader(raw, size)
         if binary:
             return buffered
-        return io.TextIOWrapper(buffered, encoding=encoding or "utf-8", errors=errors_,
-                                newline=newline)
+        return io.TextIOWrapper(
+            buffered, encoding=encoding or "utf-8", errors=errors_, newline=newline
+        )
 
     def _buffer_size(self) -> int:
         # Whole chunks, so buffered writes never straddle a data block.
@@ -253,7 +267,8 @@ class FileSystem:
         """Create or replace a file with ``data`` in one commit."""
         path = _abs(path)
         view = memoryview(data)
-        with self.transaction() if not self._h.in_transaction() else _nothing():
+        # The lock is taken before asking whether a transaction is open.
+        with self._h.lock, self.transaction() if not self._h.in_transaction() else _nothing():
             self._h.create(path, 0o644, False)
             self._h.truncate(path, 0)
             if view.nbytes:

@@ -18,8 +18,9 @@ class RawFile(io.RawIOBase):
     and writes through the engine). Wrap it in io.Buffered* for buffering;
     :meth:`doublecrypt.FileSystem.open` does."""
 
-    def __init__(self, fs: FsHandle, path: str, *, readable: bool, writable: bool,
-                 append: bool) -> None:
+    def __init__(
+        self, fs: FsHandle, path: str, *, readable: bool, writable: bool, append: bool
+    ) -> None:
         super().__init__()
         self._fs = fs
         self.name = path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -91,16 +92,21 @@ def _path(path: str) -> bytes:
 
 
 class FsHandle:
-    """A mounted volume. Takes over the store it is given."""
+    """A mounted volume. Takes over the store it is given.
+
+    ``lock`` serialises calls from Python threads, so an error's detail is
+    read before another thread's call replaces it, and so a transaction
+    (which belongs to the whole handle in C) can hold it to keep other
+    threads' changes out. The C engine serialises calls anyway, so this costs
+    no parallelism."""
 
     def __init__(self, handle: Any, store: Store) -> None:
         self._fs: Any = handle
         self._store = store  # keeps a Python backend alive
+        self.lock = threading.RLock()
 
     @classmethod
-    def _open(
-        cls, fn: Any, store: Store, key: Buffer, read_only: bool, threads: int
-    ) -> FsHandle:
+    def _open(cls, fn: Any, store: Store, key: Buffer, read_only: bool, threads: int) -> FsHandle:
         opts = ffi.new("dc_fs_options *")
         lib.dc_fs_options_init(opts)
         opts.read_only = int(read_only)
@@ -136,6 +142,11 @@ class FsHandle:
             raise errors.InvalidArgumentError("filesystem is closed")
         return self._fs
 
+    def _call(self, fn: Any, *args: Any, path: str | None = None) -> int:
+        """Call a dc_fs_* function on this handle and check its status."""
+        with self.lock:
+            return self._check(fn(self._live(), *args), path)
+
     def _check(self, rc: int, path: str | None = None) -> int:
         if rc >= 0:
             return rc
@@ -151,30 +162,32 @@ class FsHandle:
 
     def close(self) -> None:
         """Sync and release the volume (idempotent)."""
-        if self._fs is not None:
-            handle, self._fs = self._fs, None
-            lib.dc_fs_free(handle)
+        with self.lock:
+            if self._fs is not None:
+                handle, self._fs = self._fs, None
+                lib.dc_fs_free(handle)
 
     # -- volume ----------------------------------------------------------
 
     def sync(self) -> None:
-        self._check(lib.dc_fs_sync(self._live()))
+        self._call(lib.dc_fs_sync)
 
     def begin(self) -> None:
-        self._check(lib.dc_fs_begin(self._live()))
+        self._call(lib.dc_fs_begin)
 
     def commit(self) -> None:
-        self._check(lib.dc_fs_commit(self._live()))
+        self._call(lib.dc_fs_commit)
 
     def abort(self) -> None:
-        self._check(lib.dc_fs_abort(self._live()))
+        self._call(lib.dc_fs_abort)
 
     def in_transaction(self) -> bool:
-        return bool(lib.dc_fs_in_transaction(self._live()))
+        with self.lock:
+            return bool(lib.dc_fs_in_transaction(self._live()))
 
     def statvfs(self) -> VolumeStats:
         out = ffi.new("dc_statvfs *")
-        self._check(lib.dc_fs_statvfs(self._live(), out))
+        self._call(lib.dc_fs_statvfs, out)
         return VolumeStats(
             block_size=int(out.block_size),
             total_blocks=int(out.total_blocks),
@@ -188,13 +201,15 @@ class FsHandle:
 
     def volume_id(self) -> bytes:
         out = ffi.new("unsigned char[]", lib.DC_CODEC_VOLUME_IDBYTES)
-        self._check(lib.dc_fs_volume_id(self._live(), out))
+        self._call(lib.dc_fs_volume_id, out)
         return bytes(ffi.buffer(out))
 
-    def fsck(self) -> tuple[int, FsckReport]:
-        """(status, report): status 0 when clean, else the negative code."""
+    def fsck(self) -> tuple[int, FsckReport, str]:
+        """(status, report, detail): status 0 when clean, else negative."""
         out = ffi.new("dc_fsck_report *")
-        rc = lib.dc_fs_fsck(self._live(), out)
+        with self.lock:
+            rc = lib.dc_fs_fsck(self._live(), out)
+            detail = self.errmsg()
         report = FsckReport(
             files=int(out.files),
             directories=int(out.directories),
@@ -204,7 +219,7 @@ class FsHandle:
             bad_references=int(out.bad_references),
             errors=int(out.errors),
         )
-        return int(rc), report
+        return int(rc), report, detail
 
     def errmsg(self) -> str:
         return str(ffi.string(lib.dc_fs_errmsg(self._live())).decode("utf-8", "replace"))
@@ -213,25 +228,24 @@ class FsHandle:
 
     def stat(self, path: str) -> StatResult:
         out = ffi.new("dc_stat *")
-        self._check(lib.dc_fs_stat(self._live(), _path(path), out), path)
+        self._call(lib.dc_fs_stat, _path(path), out, path=path)
         return _stat(out)
 
     def mkdir(self, path: str, mode: int) -> None:
-        self._check(lib.dc_fs_mkdir(self._live(), _path(path), mode), path)
+        self._call(lib.dc_fs_mkdir, _path(path), mode, path=path)
 
     def makedirs(self, path: str, mode: int) -> None:
-        self._check(lib.dc_fs_makedirs(self._live(), _path(path), mode), path)
+        self._call(lib.dc_fs_makedirs, _path(path), mode, path=path)
 
     def create(self, path: str, mode: int, exclusive: bool) -> None:
-        self._check(lib.dc_fs_create(self._live(), _path(path), mode, int(exclusive)), path)
+        self._call(lib.dc_fs_create, _path(path), mode, int(exclusive), path=path)
 
     def write(self, path: str, offset: int, data: Buffer) -> None:
         view = memoryview(data)
         if offset < 0:
             raise errors.InvalidArgumentError("negative offset")
-        self._check(
-            lib.dc_fs_write(self._live(), _path(path), offset, ffi.from_buffer(view), view.nbytes),
-            path,
+        self._call(
+            lib.dc_fs_write, _path(path), offset, ffi.from_buffer(view), view.nbytes, path=path
         )
 
     def readinto(self, path: str, offset: int, buf: Buffer) -> int:
@@ -241,44 +255,44 @@ class FsHandle:
         if offset < 0:
             raise errors.InvalidArgumentError("negative offset")
         got = ffi.new("size_t *")
-        self._check(
-            lib.dc_fs_read(
-                self._live(), _path(path), offset, ffi.from_buffer(view), view.nbytes, got
-            ),
-            path,
+        self._call(
+            lib.dc_fs_read, _path(path), offset, ffi.from_buffer(view), view.nbytes, got, path=path
         )
         return int(got[0])
 
     def truncate(self, path: str, size: int) -> None:
         if size < 0:
             raise errors.InvalidArgumentError("negative size")
-        self._check(lib.dc_fs_truncate(self._live(), _path(path), size), path)
+        self._call(lib.dc_fs_truncate, _path(path), size, path=path)
 
     def remove(self, path: str) -> None:
-        self._check(lib.dc_fs_remove(self._live(), _path(path)), path)
+        self._call(lib.dc_fs_remove, _path(path), path=path)
 
     def rmdir(self, path: str) -> None:
-        self._check(lib.dc_fs_rmdir(self._live(), _path(path)), path)
+        self._call(lib.dc_fs_rmdir, _path(path), path=path)
 
     def rename(self, src: str, dst: str) -> None:
-        self._check(lib.dc_fs_rename(self._live(), _path(src), _path(dst)), src)
+        self._call(lib.dc_fs_rename, _path(src), _path(dst), path=src)
 
     def set_mtime(self, path: str, mtime_ns: int) -> None:
-        self._check(lib.dc_fs_set_mtime(self._live(), _path(path), mtime_ns), path)
+        self._call(lib.dc_fs_set_mtime, _path(path), mtime_ns, path=path)
 
     def chmod(self, path: str, mode: int) -> None:
-        self._check(lib.dc_fs_chmod(self._live(), _path(path), mode), path)
+        self._call(lib.dc_fs_chmod, _path(path), mode, path=path)
 
     def iterdir(self, path: str) -> Iterator[tuple[str, StatResult]]:
         """Entries in name order; safe against concurrent changes."""
         out = ffi.new("dc_dir **")
-        self._check(lib.dc_fs_opendir(out, self._live(), _path(path)), path)
+        with self.lock:
+            self._check(lib.dc_fs_opendir(out, self._live(), _path(path)), path)
         cursor = ffi.gc(out[0], lib.dc_dir_free)
         name = ffi.new("char[]", MAX_NAME_BYTES + 1)
         st = ffi.new("dc_stat *")
         while True:
-            rc = lib.dc_dir_next(cursor, name, MAX_NAME_BYTES + 1, st)
-            if rc == 0:
-                return
-            self._check(rc, path)
+            with self.lock:
+                self._live()
+                rc = lib.dc_dir_next(cursor, name, MAX_NAME_BYTES + 1, st)
+                if rc == 0:
+                    return
+                self._check(rc, path)
             yield ffi.string(name).decode("utf-8", "surrogateescape"), _stat(st)

@@ -59,16 +59,22 @@ class Store:
 
     def read_blocks(self, ids: Sequence[int]) -> bytearray:
         out = bytearray(len(ids) * self.block_size)
-        check(lib.dc_store_read_blocks(self._live(), ffi.new("uint64_t[]", list(ids)),
-                                       len(ids), ffi.from_buffer(out)))
+        check(
+            lib.dc_store_read_blocks(
+                self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), ffi.from_buffer(out)
+            )
+        )
         return out
 
     def write_blocks(self, ids: Sequence[int], data: Buffer) -> None:
         view = memoryview(data)
         if view.nbytes != len(ids) * self.block_size:
             raise errors.InvalidArgumentError("data must be len(ids) * block_size bytes")
-        check(lib.dc_store_write_blocks(self._live(), ffi.new("uint64_t[]", list(ids)),
-                                        len(ids), ffi.from_buffer(view)))
+        check(
+            lib.dc_store_write_blocks(
+                self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), ffi.from_buffer(view)
+            )
+        )
 
     def sync(self) -> None:
         check(lib.dc_store_sync(self._live()))
@@ -87,7 +93,7 @@ class Store:
 
     def close(self) -> None:
         """Free the store (without syncing) unless a filesystem owns it."""
-        if self._handle is not None and self._owned:
+        if getattr(self, "_handle", None) is not None and self._owned:
             handle, self._handle = self._handle, None
             lib.dc_store_free(handle)
 
@@ -134,7 +140,7 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
     return int(block_size[0]), int(total[0])
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_progress(payload: Any, done: int, total: int) -> int:
     callback = ffi.from_handle(payload)
     try:
@@ -148,7 +154,11 @@ class FileStore(Store):
     volume header."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, block_size: int | None = None, read_only: bool = False
+        self,
+        path: str | os.PathLike[str],
+        *,
+        block_size: int | None = None,
+        read_only: bool = False,
     ) -> None:
         if block_size is None:
             block_size, _ = probe_image(path)
@@ -219,7 +229,7 @@ def _status(store: CustomStore, exc: BaseException) -> int:
     return int(lib.DC_ERR_IO)
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_info(payload: Any, block_size: Any, total_blocks: Any) -> int:
     store = _backend(payload)
     block_size[0] = store.backend_block_size
@@ -227,17 +237,19 @@ def _dc_py_info(payload: Any, block_size: Any, total_blocks: Any) -> int:
     return 0
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_read_blocks(payload: Any, ids: Any, count: int, buf: Any) -> int:
     store = _backend(payload)
     try:
-        store.read_into(list(ids[0:count]), memoryview(ffi.buffer(buf, count * store.backend_block_size)))
+        store.read_into(
+            list(ids[0:count]), memoryview(ffi.buffer(buf, count * store.backend_block_size))
+        )
         return 0
     except BaseException as exc:
         return _status(store, exc)
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_write_blocks(payload: Any, ids: Any, count: int, buf: Any) -> int:
     store = _backend(payload)
     try:
@@ -248,7 +260,7 @@ def _dc_py_write_blocks(payload: Any, ids: Any, count: int, buf: Any) -> int:
         return _status(store, exc)
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_sync(payload: Any) -> int:
     store = _backend(payload)
     try:
@@ -258,7 +270,7 @@ def _dc_py_sync(payload: Any) -> int:
         return _status(store, exc)
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_close(payload: Any) -> None:
     store = _backend(payload)
     try:

@@ -1,0 +1,288 @@
+"""The Python filesystem API end to end: images, file objects, errors,
+transactions, threads, tampering and scale."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import doublecrypt
+from doublecrypt import errors
+from memstores import DictStore
+
+KEY = bytes(range(32))
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    return tmp_path / "vol.img"
+
+
+@pytest.fixture
+def fs(image: Path) -> Iterator[doublecrypt.FileSystem]:
+    with doublecrypt.open_image(image, key=KEY, create=True, size=8 << 20, block_size=4096) as f:
+        yield f
+
+
+def test_image_round_trip(image: Path) -> None:
+    with doublecrypt.open_image(image, key=KEY, create=True, size=4 << 20, block_size=4096) as fs:
+        fs.makedirs("/a/b")
+        fs.write_bytes("/a/b/hello.txt", b"hello")
+        with fs.open("/a/notes.txt", "w") as f:
+            f.write("line 1\nline 2\n")
+    assert image.stat().st_size == 4 << 20
+    with doublecrypt.open_image(image, key=KEY) as fs:
+        assert fs.read_bytes("/a/b/hello.txt") == b"hello"
+        assert fs.read_text("/a/notes.txt").splitlines() == ["line 1", "line 2"]
+        assert fs.listdir("/a") == ["b", "notes.txt"]
+        assert [e.name for e in fs.scandir("/a")] == ["b", "notes.txt"]
+        assert list(fs.walk("/")) == [
+            ("/", ["a"], []),
+            ("/a", ["b"], ["notes.txt"]),
+            ("/a/b", [], ["hello.txt"]),
+        ]
+        report = fs.fsck()
+        assert (report.files, report.directories, report.errors) == (2, 2, 0)
+
+
+def test_wrong_key_leaves_image_untouched(image: Path) -> None:
+    with doublecrypt.open_image(image, key=KEY, create=True, size=1 << 20, block_size=4096) as fs:
+        fs.write_bytes("/x", b"secret")
+    before = image.read_bytes()
+    with pytest.raises(errors.AuthenticationError):
+        doublecrypt.open_image(image, key=bytes(32))
+    assert image.read_bytes() == before
+    with doublecrypt.open_image(image, key=KEY, read_only=True) as fs:
+        assert fs.read_bytes("/x") == b"secret"
+        with pytest.raises(errors.ReadOnlyError):
+            fs.write_bytes("/y", b"no")
+    assert image.read_bytes() == before
+
+
+def test_image_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        doublecrypt.open_image(tmp_path / "missing.img", key=KEY)
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(os.urandom(64 * 1024))
+    with pytest.raises(errors.CorruptionError):
+        doublecrypt.open_image(junk, key=KEY)
+    with pytest.raises(errors.InvalidArgumentError):
+        doublecrypt.open_image(tmp_path / "n.img", key=KEY, create=True)
+    with pytest.raises(errors.InvalidArgumentError):
+        doublecrypt.open_image(tmp_path / "k.img", key=b"short", create=True, size=1 << 20)
+    assert not (tmp_path / "k.img").exists()
+    existing = tmp_path / "e.img"
+    existing.write_bytes(b"")
+    with pytest.raises(errors.AlreadyExistsError):
+        doublecrypt.open_image(existing, key=KEY, create=True, size=1 << 20)
+
+
+def test_truncated_image_is_refused(image: Path) -> None:
+    with doublecrypt.open_image(image, key=KEY, create=True, size=1 << 20, block_size=4096) as fs:
+        fs.write_bytes("/x", b"data")
+    with open(image, "r+b") as f:
+        f.truncate((1 << 20) - 100)
+    with pytest.raises(errors.CorruptionError):
+        doublecrypt.open_image(image, key=KEY)
+    with open(image, "r+b") as f:
+        f.truncate(8192)
+    with pytest.raises(errors.CorruptionError):
+        doublecrypt.open_image(image, key=KEY)
+
+
+def test_file_objects(fs: doublecrypt.FileSystem) -> None:
+    with fs.open("/f.bin", "wb") as f:
+        assert isinstance(f, io.BufferedWriter)
+        f.write(b"0123456789")
+        f.write(b"abc")
+    with fs.open("/f.bin", "rb") as f:
+        assert isinstance(f, io.BufferedReader)
+        assert f.read(4) == b"0123"
+        f.seek(-3, io.SEEK_END)
+        assert f.read() == b"abc"
+        buf = bytearray(5)
+        f.seek(2)
+        assert f.readinto(buf) == 5 and buf == b"23456"
+        assert f.tell() == 7
+    with fs.open("/f.bin", "ab") as f:
+        f.write(b"!")
+    with fs.open("/f.bin", "r+b") as f:
+        f.seek(1)
+        f.write(b"XY")
+        f.seek(0)
+        assert f.read() == b"0XY3456789abc!"
+        f.truncate(4)
+    assert fs.read_bytes("/f.bin") == b"0XY3"
+    with pytest.raises(FileExistsError):
+        fs.open("/f.bin", "xb")
+    with pytest.raises(FileNotFoundError):
+        fs.open("/nope", "rb")
+    with pytest.raises(IsADirectoryError):
+        fs.open("/", "rb")
+    with pytest.raises(ValueError):
+        fs.open("/f.bin", "rw")
+    with fs.open("/f.bin", "rb") as f, pytest.raises(io.UnsupportedOperation):
+        f.write(b"x")
+
+
+def test_big_file_with_holes(fs: doublecrypt.FileSystem) -> None:
+    chunk = fs.statvfs().chunk_size
+    data = os.urandom(3 * chunk + 123)
+    with fs.open("/big", "wb") as f:
+        f.seek(10 * chunk + 7)
+        f.write(data)
+    st = fs.stat("/big")
+    assert st.size == 10 * chunk + 7 + len(data)
+    assert st.blocks == 4  # the hole takes no blocks
+    back = fs.read_bytes("/big")
+    assert back[: 10 * chunk + 7] == bytes(10 * chunk + 7)
+    assert back[10 * chunk + 7 :] == data
+    fs.truncate("/big", 5)
+    assert fs.read_bytes("/big") == bytes(5)
+    assert fs.stat("/big").blocks == 0
+    fs.fsck()
+
+
+def test_path_errors_map_to_builtin_exceptions(fs: doublecrypt.FileSystem) -> None:
+    fs.write_bytes("/file", b"x")
+    fs.mkdir("/dir")
+    fs.write_bytes("/dir/inner", b"y")
+    with pytest.raises(FileNotFoundError):
+        fs.stat("/missing")
+    with pytest.raises(NotADirectoryError):
+        fs.mkdir("/file/sub")
+    with pytest.raises(FileExistsError):
+        fs.mkdir("/dir")
+    fs.mkdir("/dir", exist_ok=True)
+    with pytest.raises(IsADirectoryError):
+        fs.remove("/dir")
+    with pytest.raises(NotADirectoryError):
+        fs.rmdir("/file")
+    with pytest.raises(OSError) as info:
+        fs.rmdir("/dir")
+    assert info.value.errno == 39  # ENOTEMPTY
+    with pytest.raises(OSError) as info:
+        fs.mkdir("/" + "n" * 256)
+    assert info.value.errno == 36  # ENAMETOOLONG
+    for bad in ["relative", "/a//b", "/.", "/..", "/x/../y", "/nul\0"]:
+        with pytest.raises(ValueError):
+            fs.mkdir(bad)
+    with pytest.raises(errors.InvalidArgumentError):
+        fs.rename("/dir", "/dir/inside")
+    assert fs.exists("/file") and not fs.exists("/file/x") and fs.is_dir("/dir")
+
+
+def test_rename_replaces_like_posix(fs: doublecrypt.FileSystem) -> None:
+    fs.write_bytes("/a", b"A")
+    fs.write_bytes("/b", b"B")
+    fs.rename("/a", "/b")
+    assert fs.read_bytes("/b") == b"A" and not fs.exists("/a")
+    fs.makedirs("/d1/sub")
+    fs.mkdir("/d2")
+    fs.rename("/d1", "/d2")  # an empty directory target is replaced
+    assert fs.listdir("/d2") == ["sub"]
+    fs.mkdir("/d3")
+    fs.write_bytes("/d3/x", b"")
+    with pytest.raises(errors.DirectoryNotEmptyError):
+        fs.rename("/d2", "/d3")
+    assert fs.fsck().errors == 0
+
+
+def test_transactions(fs: doublecrypt.FileSystem) -> None:
+    before = fs.statvfs().generation
+    with fs.transaction():
+        for i in range(100):
+            fs.write_bytes(f"/f{i}", b"x" * i)
+    assert fs.statvfs().generation == before + 1
+    with pytest.raises(RuntimeError), fs.transaction():
+        fs.write_bytes("/gone", b"never")
+        fs.remove("/f1")
+        raise RuntimeError("roll back")
+    assert not fs.exists("/gone") and fs.exists("/f1")
+    assert fs.statvfs().generation == before + 1
+    fs.fsck()
+
+
+def test_no_space_keeps_committed_state(tmp_path: Path) -> None:
+    with doublecrypt.open_image(
+        tmp_path / "s.img", key=KEY, create=True, size=256 * 4096, block_size=4096
+    ) as fs:
+        fs.write_bytes("/keep", b"committed")
+        with pytest.raises(errors.NoSpaceError) as info:
+            fs.write_bytes("/huge", os.urandom(2 << 20))
+        assert info.value.errno == 28
+        assert fs.read_bytes("/keep") == b"committed"
+        assert not fs.exists("/huge")
+        fs.fsck()
+        fs.write_bytes("/after", b"still works")
+    with doublecrypt.open_image(tmp_path / "s.img", key=KEY) as fs:
+        assert fs.read_bytes("/after") == b"still works"
+        fs.fsck()
+
+
+def test_shared_between_threads(fs: doublecrypt.FileSystem) -> None:
+    failures: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            fs.mkdir(f"/t{n}")
+            for i in range(30):
+                data = os.urandom(100 + i * 50)
+                fs.write_bytes(f"/t{n}/{i}", data)
+                assert fs.read_bytes(f"/t{n}/{i}") == data
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert sorted(fs.listdir("/")) == ["t0", "t1", "t2", "t3"]
+    fs.fsck()
+
+
+def test_custom_store_failures_surface_as_errors() -> None:
+    class Flaky(DictStore):
+        fail = False
+
+        def write_from(self, ids: list[int], data: memoryview) -> None:
+            if self.fail:
+                raise OSError(5, "disk on fire")
+            super().write_from(ids, data)
+
+    blocks: dict[int, bytes] = {}
+    store = Flaky(blocks, 4096, 512)
+    with doublecrypt.FileSystem.format(store, KEY) as fs:
+        fs.write_bytes("/ok", b"fine")
+        store.fail = True
+        with pytest.raises(errors.StorageIOError) as info:
+            fs.write_bytes("/bad", b"x" * 10000)
+        assert "disk on fire" in str(info.value)
+        store.fail = False
+        assert fs.read_bytes("/ok") == b"fine"
+        assert not fs.exists("/bad")
+    with doublecrypt.FileSystem(Flaky(blocks, 4096, 512), KEY) as fs:
+        assert fs.read_bytes("/ok") == b"fine"
+        fs.fsck()
+
+
+def test_cached_store_batches_io() -> None:
+    blocks: dict[int, bytes] = {}
+    inner = DictStore(blocks, 4096, 4096)
+    with doublecrypt.FileSystem.format(doublecrypt.CachedStore(inner, 256), KEY) as fs:
+        with fs.transaction():
+            for i in range(50):
+                fs.write_bytes(f"/f{i}", os.urandom(3000))
+        writes_before_sync = inner.writes
+        fs.sync()
+        assert inner.writes > writes_before_sync
+    with doublecrypt.FileSystem(DictStore(blocks, 4096, 4096), KEY) as fs:
+        assert len(fs.listdir("/")) == 50
+        fs.fsck()
