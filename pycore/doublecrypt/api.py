@@ -266,14 +266,15 @@ class FileSystem:
     def write_bytes(self, path: str, data: Buffer) -> int:
         """Create or replace a file with ``data`` in one commit."""
         path = _abs(path)
-        view = memoryview(data)
+        with memoryview(data) as view:
+            nbytes = view.nbytes
         # The lock is taken before asking whether a transaction is open.
         with self._h.lock, self.transaction() if not self._h.in_transaction() else _nothing():
             self._h.create(path, 0o644, False)
             self._h.truncate(path, 0)
-            if view.nbytes:
-                self._h.write(path, 0, view)
-        return view.nbytes
+            if nbytes:
+                self._h.write(path, 0, data)
+        return nbytes
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
         return self.read_bytes(path).decode(encoding)

@@ -60,12 +60,13 @@ class RawFile(io.RawIOBase):
 
     def write(self, data: Buffer) -> int:
         self._require(self._writable, "writing")
-        view = memoryview(data)
+        with memoryview(data) as view:
+            nbytes = view.nbytes
         if self._append:
             self._pos = self._fs.stat(self.name).size
-        self._fs.write(self.name, self._pos, view)
-        self._pos += view.nbytes
-        return view.nbytes
+        self._fs.write(self.name, self._pos, data)
+        self._pos += nbytes
+        return nbytes
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if self.closed:

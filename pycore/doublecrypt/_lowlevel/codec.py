@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from typing_extensions import Buffer
 
 from .. import errors
-from ._core import check, ffi, lib
+from ._core import borrow, check, ffi, lib
 
 __all__ = [
     "Allocator",
@@ -52,11 +53,9 @@ SUBKEY_ROOT_MAC: int = lib.DC_SUBKEY_ROOT_MAC
 SUBKEY_SERVER_AUTH: int = lib.DC_SUBKEY_SERVER_AUTH
 
 
-def _exact(name: str, data: Buffer, size: int) -> Any:
-    view = memoryview(data)
-    if view.nbytes != size:
-        raise errors.InvalidArgumentError(f"{name} must be {size} bytes, got {view.nbytes}")
-    return ffi.from_buffer(view)
+def _exact(name: str, nbytes: int, size: int) -> None:
+    if nbytes != size:
+        raise errors.InvalidArgumentError(f"{name} must be {size} bytes, got {nbytes}")
 
 
 def hkdf_sha256(ikm: Buffer, *, salt: Buffer = b"", info: Buffer = b"", length: int = 32) -> bytes:
@@ -64,19 +63,8 @@ def hkdf_sha256(ikm: Buffer, *, salt: Buffer = b"", info: Buffer = b"", length: 
     if not 1 <= length <= lib.DC_KDF_HKDF_MAX_OUTPUT:
         raise errors.InvalidArgumentError(f"length must be 1..{lib.DC_KDF_HKDF_MAX_OUTPUT}")
     out = ffi.new("unsigned char[]", length)
-    s, i, n = memoryview(salt), memoryview(ikm), memoryview(info)
-    check(
-        lib.dc_kdf_hkdf_sha256(
-            out,
-            length,
-            ffi.from_buffer(s),
-            s.nbytes,
-            ffi.from_buffer(i),
-            i.nbytes,
-            ffi.from_buffer(n),
-            n.nbytes,
-        )
-    )
+    with borrow(salt) as s, borrow(ikm) as i, borrow(info) as n:
+        check(lib.dc_kdf_hkdf_sha256(out, length, *s, *i, *n))
     return bytes(ffi.buffer(out))
 
 
@@ -85,11 +73,9 @@ def derive_subkey(master_key: Buffer, purpose: int) -> bytearray:
 
     Returned as a bytearray so the caller can wipe it after use."""
     out = bytearray(SUBKEY_BYTES)
-    check(
-        lib.dc_kdf_derive_subkey(
-            ffi.from_buffer(out), purpose, _exact("master key", master_key, MASTER_KEY_BYTES)
-        )
-    )
+    with borrow(master_key) as (key, nbytes), borrow(out, writable=True) as (dst, _):
+        _exact("master key", nbytes, MASTER_KEY_BYTES)
+        check(lib.dc_kdf_derive_subkey(dst, purpose, key))
     return out
 
 
@@ -104,9 +90,9 @@ def random_bytes(length: int) -> bytes:
     """Random bytes from the engine's fast keystream generator."""
     if length < 0:
         raise errors.InvalidArgumentError("length must not be negative")
-    out = bytearray(length)
-    check(lib.dc_random_fill(ffi.from_buffer(out), length))
-    return bytes(out)
+    out = ffi.new("unsigned char[]", max(length, 1))
+    check(lib.dc_random_fill(out, length))
+    return bytes(ffi.buffer(out, length))
 
 
 def _kinds(kind: int | Buffer, count: int) -> Any:
@@ -114,10 +100,10 @@ def _kinds(kind: int | Buffer, count: int) -> Any:
         if not 1 <= kind <= 255:
             raise errors.InvalidArgumentError(f"kind must be 1..255, got {kind}")
         return ffi.new("unsigned char[]", bytes([kind]) * count)
-    view = memoryview(kind)
-    if view.nbytes != count:
+    kinds = bytes(kind)
+    if len(kinds) != count:
         raise errors.InvalidArgumentError("one kind per block is required")
-    return ffi.from_buffer(view)
+    return ffi.new("unsigned char[]", kinds)
 
 
 class OpenedBatch:
@@ -126,7 +112,7 @@ class OpenedBatch:
 
     __slots__ = ("_lens", "buffer", "stride")
 
-    def __init__(self, buffer: bytearray | memoryview, stride: int, lens: Any) -> None:
+    def __init__(self, buffer: memoryview, stride: int, lens: Any) -> None:
         self.buffer = memoryview(buffer)
         self.stride = stride
         self._lens = lens
@@ -166,14 +152,10 @@ class Codec:
         opts.block_size = block_size
         opts.threads = threads
         out = ffi.new("dc_codec **")
-        check(
-            lib.dc_codec_new(
-                out,
-                _exact("key", key, KEY_BYTES),
-                _exact("volume id", volume_id, VOLUME_ID_BYTES),
-                opts,
-            )
-        )
+        with borrow(key) as (k, klen), borrow(volume_id) as (v, vlen):
+            _exact("key", klen, KEY_BYTES)
+            _exact("volume id", vlen, VOLUME_ID_BYTES)
+            check(lib.dc_codec_new(out, k, v, opts))
         self._codec: Any = ffi.gc(out[0], lib.dc_codec_free)
         self.block_size: int = lib.dc_codec_block_size(self._codec)
         self.max_plaintext: int = lib.dc_codec_max_plaintext(self._codec)
@@ -198,35 +180,19 @@ class Codec:
 
     def seal(self, block_id: int, kind: int, plaintext: Buffer) -> bytes:
         """Seal ``plaintext`` as object ``kind`` of block ``block_id``."""
-        out = bytearray(self.block_size)
-        view = memoryview(plaintext)
-        check(
-            lib.dc_codec_seal(
-                self._handle(),
-                ffi.from_buffer(out),
-                block_id,
-                kind,
-                ffi.from_buffer(view),
-                view.nbytes,
-            )
-        )
-        return bytes(out)
+        out = ffi.new("unsigned char[]", self.block_size)
+        with borrow(plaintext) as (buf, nbytes):
+            check(lib.dc_codec_seal(self._handle(), out, block_id, kind, buf, nbytes))
+        return bytes(ffi.buffer(out))
 
     def open(self, block_id: int, kind: int, block: Buffer) -> bytes:
         """Open a sealed block; AuthenticationError if anything is wrong."""
-        out = bytearray(self.max_plaintext)
-        length = ffi.new("size_t *", len(out))
-        check(
-            lib.dc_codec_open(
-                self._handle(),
-                ffi.from_buffer(out),
-                length,
-                block_id,
-                kind,
-                _exact("block", block, self.block_size),
-            )
-        )
-        return bytes(out[: length[0]])
+        out = ffi.new("unsigned char[]", self.max_plaintext)
+        length = ffi.new("size_t *", self.max_plaintext)
+        with borrow(block) as (src, nbytes):
+            _exact("block", nbytes, self.block_size)
+            check(lib.dc_codec_open(self._handle(), out, length, block_id, kind, src))
+        return bytes(ffi.buffer(out, length[0]))
 
     def seal_batch(
         self,
@@ -240,22 +206,27 @@ class Codec:
         count = len(block_ids)
         if len(plaintexts) != count:
             raise errors.InvalidArgumentError("one plaintext per block id is required")
-        target = memoryview(bytearray(count * self.block_size) if out is None else out)
-        if target.readonly or target.nbytes != count * self.block_size:
-            raise errors.InvalidArgumentError("out must be a writable buffer of count*block_size")
-        views = [ffi.from_buffer(p) for p in plaintexts]
-        check(
-            lib.dc_codec_seal_batch(
-                self._handle(),
-                ffi.from_buffer(target),
-                count,
-                ffi.new("uint64_t[]", block_ids),
-                _kinds(kind, count),
-                ffi.new("unsigned char *[]", views),
-                ffi.new("size_t[]", [len(v) for v in views]),
+        target = bytearray(count * self.block_size) if out is None else out
+        kinds = _kinds(kind, count)
+        with ExitStack() as stack:
+            tbuf, tbytes = stack.enter_context(borrow(target, writable=True))
+            if tbytes != count * self.block_size:
+                raise errors.InvalidArgumentError(
+                    "out must be a writable buffer of count*block_size"
+                )
+            views = [stack.enter_context(borrow(p)) for p in plaintexts]
+            check(
+                lib.dc_codec_seal_batch(
+                    self._handle(),
+                    tbuf,
+                    count,
+                    ffi.new("uint64_t[]", block_ids),
+                    kinds,
+                    ffi.new("unsigned char *[]", [v for v, _ in views]),
+                    ffi.new("size_t[]", [n for _, n in views]),
+                )
             )
-        )
-        return target
+        return memoryview(target)
 
     def open_batch(
         self,
@@ -270,29 +241,30 @@ class Codec:
         raised."""
         count = len(block_ids)
         stride = self.max_plaintext
-        source = memoryview(blocks)
-        if source.nbytes != count * self.block_size:
-            raise errors.InvalidArgumentError("blocks must hold exactly count*block_size bytes")
-        target = memoryview(bytearray(count * stride) if out is None else out)
-        if target.readonly or target.nbytes < count * stride:
-            raise errors.InvalidArgumentError(
-                "out must be a writable buffer of count*max_plaintext"
-            )
+        target = bytearray(count * stride) if out is None else out
         lens = ffi.new("size_t[]", count)
-        check(
-            lib.dc_codec_open_batch(
-                self._handle(),
-                ffi.from_buffer(target),
-                stride,
-                lens,
-                ffi.NULL,
-                count,
-                ffi.new("uint64_t[]", block_ids),
-                _kinds(kind, count),
-                ffi.from_buffer(source),
+        kinds = _kinds(kind, count)
+        with borrow(blocks) as (source, sbytes), borrow(target, writable=True) as (tbuf, tbytes):
+            if sbytes != count * self.block_size:
+                raise errors.InvalidArgumentError("blocks must hold exactly count*block_size bytes")
+            if tbytes < count * stride:
+                raise errors.InvalidArgumentError(
+                    "out must be a writable buffer of count*max_plaintext"
+                )
+            check(
+                lib.dc_codec_open_batch(
+                    self._handle(),
+                    tbuf,
+                    stride,
+                    lens,
+                    ffi.NULL,
+                    count,
+                    ffi.new("uint64_t[]", block_ids),
+                    kinds,
+                    source,
+                )
             )
-        )
-        return OpenedBatch(target, stride, lens)
+        return OpenedBatch(memoryview(target), stride, lens)
 
 
 class Allocator:

@@ -10,7 +10,7 @@ from typing import Any
 from typing_extensions import Buffer
 
 from .. import errors
-from ._core import ffi, lib
+from ._core import borrow, ffi, lib
 from .codec import MASTER_KEY_BYTES
 from .store import Store
 
@@ -75,11 +75,9 @@ def _stat(st: Any) -> StatResult:
     )
 
 
-def _key(key: Buffer) -> Any:
-    view = memoryview(key)
-    if view.nbytes != MASTER_KEY_BYTES:
+def _check_key(nbytes: int) -> None:
+    if nbytes != MASTER_KEY_BYTES:
         raise errors.InvalidArgumentError(f"the key must be {MASTER_KEY_BYTES} bytes")
-    return ffi.from_buffer(view)
 
 
 def _path(path: str) -> bytes:
@@ -112,10 +110,11 @@ class FsHandle:
         opts.read_only = int(read_only)
         opts.threads = threads
         out = ffi.new("dc_fs **")
-        raw_key = _key(key)
-        handle = store._take()
-        store._released()
-        rc = fn(out, handle, raw_key, opts)
+        with borrow(key) as (raw_key, nbytes):
+            _check_key(nbytes)
+            handle = store._take()
+            store._released()
+            rc = fn(out, handle, raw_key, opts)
         if rc < 0:
             detail = ""
             if isinstance(getattr(store, "last_error", None), BaseException):
@@ -241,23 +240,17 @@ class FsHandle:
         self._call(lib.dc_fs_create, _path(path), mode, int(exclusive), path=path)
 
     def write(self, path: str, offset: int, data: Buffer) -> None:
-        view = memoryview(data)
         if offset < 0:
             raise errors.InvalidArgumentError("negative offset")
-        self._call(
-            lib.dc_fs_write, _path(path), offset, ffi.from_buffer(view), view.nbytes, path=path
-        )
+        with borrow(data) as (buf, nbytes):
+            self._call(lib.dc_fs_write, _path(path), offset, buf, nbytes, path=path)
 
     def readinto(self, path: str, offset: int, buf: Buffer) -> int:
-        view = memoryview(buf)
-        if view.readonly:
-            raise errors.InvalidArgumentError("buffer is read-only")
         if offset < 0:
             raise errors.InvalidArgumentError("negative offset")
         got = ffi.new("size_t *")
-        self._call(
-            lib.dc_fs_read, _path(path), offset, ffi.from_buffer(view), view.nbytes, got, path=path
-        )
+        with borrow(buf, writable=True) as (dst, nbytes):
+            self._call(lib.dc_fs_read, _path(path), offset, dst, nbytes, got, path=path)
         return int(got[0])
 
     def truncate(self, path: str, size: int) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from typing_extensions import Buffer
 
 from .. import errors
-from ._core import check, ffi, lib
+from ._core import borrow, check, ffi, lib
 
 __all__ = [
     "CachedStore",
@@ -57,24 +57,22 @@ class Store:
             raise errors.InvalidArgumentError("store is closed")
         return self._handle
 
-    def read_blocks(self, ids: Sequence[int]) -> bytearray:
-        out = bytearray(len(ids) * self.block_size)
+    def read_blocks(self, ids: Sequence[int]) -> bytes:
+        out = ffi.new("unsigned char[]", max(1, len(ids) * self.block_size))
         check(
-            lib.dc_store_read_blocks(
-                self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), ffi.from_buffer(out)
-            )
+            lib.dc_store_read_blocks(self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), out)
         )
-        return out
+        return bytes(ffi.buffer(out, len(ids) * self.block_size))
 
     def write_blocks(self, ids: Sequence[int], data: Buffer) -> None:
-        view = memoryview(data)
-        if view.nbytes != len(ids) * self.block_size:
-            raise errors.InvalidArgumentError("data must be len(ids) * block_size bytes")
-        check(
-            lib.dc_store_write_blocks(
-                self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), ffi.from_buffer(view)
+        with borrow(data) as (buf, nbytes):
+            if nbytes != len(ids) * self.block_size:
+                raise errors.InvalidArgumentError("data must be len(ids) * block_size bytes")
+            check(
+                lib.dc_store_write_blocks(
+                    self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), buf
+                )
             )
-        )
 
     def sync(self) -> None:
         check(lib.dc_store_sync(self._live()))
@@ -221,7 +219,9 @@ def _backend(payload: Any) -> CustomStore:
 
 
 def _status(store: CustomStore, exc: BaseException) -> int:
-    store.last_error = exc
+    # Without its traceback: the frames hold views of engine memory and the
+    # store itself, a cycle the garbage collector must never have to break.
+    store.last_error = exc.with_traceback(None)
     if isinstance(exc, errors.DoubleCryptError):
         return exc.status
     if isinstance(exc, OSError) and exc.errno in (28, 122):  # ENOSPC, EDQUOT
@@ -240,24 +240,30 @@ def _dc_py_info(payload: Any, block_size: Any, total_blocks: Any) -> int:
 @ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_read_blocks(payload: Any, ids: Any, count: int, buf: Any) -> int:
     store = _backend(payload)
+    # The view of engine memory is released before returning to C.
+    view = memoryview(ffi.buffer(buf, count * store.backend_block_size))
     try:
-        store.read_into(
-            list(ids[0:count]), memoryview(ffi.buffer(buf, count * store.backend_block_size))
-        )
+        store.read_into(list(ids[0:count]), view)
         return 0
     except BaseException as exc:
         return _status(store, exc)
+    finally:
+        view.release()
 
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_write_blocks(payload: Any, ids: Any, count: int, buf: Any) -> int:
     store = _backend(payload)
+    raw = memoryview(ffi.buffer(buf, count * store.backend_block_size))
+    view = raw.toreadonly()
     try:
-        data = memoryview(ffi.buffer(buf, count * store.backend_block_size)).toreadonly()
-        store.write_from(list(ids[0:count]), data)
+        store.write_from(list(ids[0:count]), view)
         return 0
     except BaseException as exc:
         return _status(store, exc)
+    finally:
+        view.release()
+        raw.release()
 
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
@@ -276,7 +282,7 @@ def _dc_py_close(payload: Any) -> None:
     try:
         store.release()
     except BaseException as exc:
-        store.last_error = exc
+        store.last_error = exc.with_traceback(None)
 
 
 class CustomStore(Store):
