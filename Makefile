@@ -131,6 +131,7 @@ demo: venv
 bench: venv lib
 	$(PY) -m pytest bench -q --benchmark-columns=mean,ops --benchmark-sort=name
 	$(PY) bench/codec_report.py
+	$(PY) bench/fs_report.py
 
 clean:
 	rm -rf $(BUILD) pycore/doublecrypt/_native*.so *.egg-info pycore/*.egg-info

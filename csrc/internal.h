@@ -51,6 +51,8 @@ int dc__pool_new(dc__pool **out, unsigned int threads);
 void dc__pool_free(dc__pool *pool);
 void dc__pool_run(dc__pool *pool, size_t count, dc__pool_fn fn, void *ctx);
 unsigned int dc__online_cpus(void);
+/* The codec's pool, for engine jobs that seal or open as they go. */
+dc__pool *dc__codec_pool(const dc_codec *codec);
 
 /* Allocator stages for the copy-on-write commit protocol (fs/dc_alloc.c).
  * A block allocated since the last commit is "fresh": discarding it frees it

@@ -102,6 +102,10 @@ size_t dc_codec_max_plaintext(const dc_codec *codec) {
     return codec ? codec->block_size - DC_CODEC_OVERHEADBYTES : 0;
 }
 
+dc__pool *dc__codec_pool(const dc_codec *codec) {
+    return codec ? codec->pool : NULL;
+}
+
 unsigned int dc_codec_threads(const dc_codec *codec) {
     return codec ? codec->threads : 0;
 }
@@ -194,7 +198,7 @@ int dc_codec_open(dc_codec *codec, unsigned char *plaintext_out,
                     plaintext_len, block_id, kind, block);
 }
 
-/* ---- batches ---------------------------------------------------------- */
+/* ---- batches ---- */
 
 struct seal_batch {
     const dc_codec *codec;

@@ -23,7 +23,7 @@ void dc__ref_decode(const unsigned char *p, dc__ref *ref) {
     memcpy(ref->tag, p + 8, DC_CODEC_TAGBYTES);
 }
 
-/* ---- header ----------------------------------------------------------- */
+/* ---- header ---- */
 /* 0 magic[8] | 8 u32 format version | 12 u32 block size |
  * 16 u64 total blocks | 24 volume id[16] | 40 reserved[8] |
  * 48 HMAC-SHA256(root MAC key, bytes 0..48) | 80.. random */
@@ -66,7 +66,7 @@ int dc__header_verify(const unsigned char *block,
                : DC_ERR_AUTH;
 }
 
-/* ---- root pointers ------------------------------------------------------ */
+/* ---- root pointers ---- */
 /* 0 u64 generation | 8 superblock ref[24] | 32 HMAC-SHA256(root MAC key,
  * context || volume id || slot || bytes 0..32) | 64.. random */
 
@@ -109,7 +109,7 @@ int dc__root_decode(const unsigned char *block, int slot,
     return DC_OK;
 }
 
-/* ---- inode records ------------------------------------------------------ */
+/* ---- inode records ---- */
 /* 0 u8 type | 1 u8 extent format | 2 u8 inline count | 3 u8 0 |
  * 4 u32 mode | 8 u64 inode | 16 u64 size | 24 i64 mtime | 32 i64 ctime |
  * 40 u64 blocks | 48 tree ref[24] or inline count x (u64 chunk, extent[28])
@@ -198,7 +198,7 @@ int dc__inode_decode(const unsigned char *p, size_t len, dc__inode *ino) {
     }
 }
 
-/* ---- superblock ---------------------------------------------------------- */
+/* ---- superblock ---- */
 /* 0 u64 generation | 8 namespace root ref[24] | 32 u64 next inode |
  * 40 u64 files | 48 u64 directories | 56 root directory inode record */
 

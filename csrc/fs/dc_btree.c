@@ -164,7 +164,7 @@ static int set_value(dc__bnode *n, size_t idx, const unsigned char *val,
     return DC_OK;
 }
 
-/* ---- decoding ------------------------------------------------------------ */
+/* ---- decoding ---- */
 
 typedef struct parsed {
     const unsigned char *key, *val;
@@ -368,8 +368,7 @@ static int split(dc__bnode *n, dc__bnode **right) {
     return DC_OK;
 }
 
-/* ---- lookups
- * ----------------------------------------------------------------- */
+/* ---- lookups ---- */
 
 /* Descend to the leaf covering key, recording the path. */
 static int descend(dc__btree *t, const unsigned char *key, size_t klen,
@@ -466,8 +465,7 @@ int dc__bt_seek(dc__btree *t, const unsigned char *key, size_t klen,
     return DC_ERR_NOT_FOUND;
 }
 
-/* ---- insert
- * -------------------------------------------------------------------- */
+/* ---- insert ---- */
 
 static int put_rec(dc__btree *t, dc__bnode *n, const unsigned char *key,
                    size_t klen, const unsigned char *val, size_t vlen,
@@ -532,8 +530,7 @@ int dc__bt_put(dc__btree *t, const unsigned char *key, size_t klen,
     return DC_OK;
 }
 
-/* ---- delete
- * ---------------------------------------------------------------------- */
+/* ---- delete ---- */
 
 /* Merge child ci of n with a neighbour if it is under a quarter full and the
  * two fit in one node. */
@@ -613,8 +610,7 @@ int dc__bt_del(dc__btree *t, const unsigned char *key, size_t klen) {
     return DC_OK;
 }
 
-/* ---- flush
- * -------------------------------------------------------------------------- */
+/* ---- flush ---- */
 
 static int flush_rec(dc__btree *t, dc__bnode *n) {
     if (!n->dirty)
@@ -668,8 +664,7 @@ int dc__bt_leaf_entry(dc__btree *t, size_t i, unsigned char *key, size_t *klen,
     return copy_out(&t->root->e[i], key, klen, val, vlen);
 }
 
-/* ---- whole-tree traversals
- * ----------------------------------------------------------- */
+/* ---- whole-tree traversals ---- */
 
 static int discard_rec(dc__btree *t, dc__bnode *n, dc__entry_fn on_entry,
                        void *ctx) {

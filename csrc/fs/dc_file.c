@@ -204,8 +204,7 @@ int dc__files_finish(dc_fs *fs) {
     return DC_OK;
 }
 
-/* ---- whole-file block enumeration and removal
- * ------------------------------------ */
+/* ---- whole-file block enumeration and removal ---- */
 
 typedef struct blocks_ctx {
     dc__block_fn fn;
@@ -270,8 +269,7 @@ int dc__file_discard(dc_fs *fs, const dc__loc *loc) {
     return rc;
 }
 
-/* ---- write
- * ----------------------------------------------------------------------- */
+/* ---- write ---- */
 
 static int get_extent(dc__btree *t, uint64_t chunk, dc__extent *e) {
     unsigned char key[8], val[DC__EXTENT_VALUE_BYTES];
@@ -396,8 +394,64 @@ int dc__file_write(dc_fs *fs, dc__loc *loc, uint64_t offset,
     return settle(fs, f, loc);
 }
 
-/* ---- read
- * -------------------------------------------------------------------------- */
+/* ---- read ---- */
+
+/* One batch of present chunks, read and opened on the codec's threads: each
+ * item reads its own block, so one thread's I/O overlaps another's
+ * decryption. Chunks wholly inside the range open straight into the
+ * caller's buffer. */
+typedef struct read_job {
+    dc_fs *fs;
+    uint64_t offset, end;
+    unsigned char *buf;
+    const uint64_t *chunks;
+    const dc__extent *ext;
+    int *statuses;
+} read_job;
+
+static int read_one(read_job *j, size_t i) {
+    dc_fs *fs = j->fs;
+    const size_t C = fs->vol.chunk, bs = fs->vol.block_size;
+    const dc__extent *e = &j->ext[i];
+    unsigned char *blk = fs->sealed + i * bs;
+    unsigned char tag[DC_CODEC_TAGBYTES];
+    int rc = dc_store_read_blocks(fs->vol.store, &e->data.block, 1, blk);
+    if (rc != DC_OK)
+        return rc;
+    uint32_t body = dc__load_u32le(blk);
+    if (body < DC_CODEC_TAGBYTES || body > bs - DC_CODEC_HEADERBYTES)
+        return DC_ERR_AUTH;
+    dc__sealed_tag(blk, tag);
+    if (sodium_memcmp(tag, e->data.tag, DC_CODEC_TAGBYTES) != 0)
+        return DC_ERR_AUTH;
+    uint64_t base = j->chunks[i] * C;
+    size_t lo = (size_t)((j->offset > base ? j->offset : base) - base);
+    size_t hi = (size_t)((j->end < base + C ? j->end : base + C) - base);
+    unsigned char *dst = j->buf + (base + lo - j->offset);
+    int whole = lo == 0 && hi == C;
+    unsigned char *plain = whole ? dst : fs->staged + i * C;
+    size_t got = C;
+    rc = dc_codec_open(fs->vol.codec, plain, &got, e->data.block, DC_KIND_DATA,
+                       blk);
+    if (rc != DC_OK)
+        return rc;
+    size_t have = e->len < got ? e->len : got; /* bytes past len read as 0 */
+    if (whole) {
+        memset(dst + have, 0, C - have);
+    } else if (have > lo) {
+        size_t take = (have < hi ? have : hi) - lo;
+        memcpy(dst, plain + lo, take);
+        memset(dst + take, 0, hi - lo - take);
+    } else {
+        memset(dst, 0, hi - lo);
+    }
+    return DC_OK;
+}
+
+static void read_item(void *ctx, size_t i) {
+    read_job *j = ctx;
+    j->statuses[i] = read_one(j, i);
+}
 
 int dc__file_read(dc_fs *fs, const dc__loc *loc, uint64_t offset,
                   unsigned char *buf, size_t len, size_t *out_read) {
@@ -419,15 +473,12 @@ int dc__file_read(dc_fs *fs, const dc__loc *loc, uint64_t offset,
             return rc;
         t = &tmp;
     }
-    const size_t C = fs->vol.chunk, bs = fs->vol.block_size;
+    const size_t C = fs->vol.chunk;
     const uint64_t end = offset + len;
     uint64_t chunks[fs->batch];
-    size_t lens[fs->batch];
-    unsigned char tags[fs->batch][DC_CODEC_TAGBYTES];
-    unsigned char kinds[fs->batch];
+    dc__extent ext[fs->batch];
     int statuses[fs->batch];
-    size_t got[fs->batch];
-    memset(kinds, DC_KIND_DATA, sizeof kinds);
+    read_job job = {fs, offset, end, buf, chunks, ext, statuses};
     for (uint64_t c = offset / C; rc == DC_OK && c * C < end;) {
         size_t n = 0;
         /* Gather up to a batch of present chunks; holes become zeros. */
@@ -435,8 +486,7 @@ int dc__file_read(dc_fs *fs, const dc__loc *loc, uint64_t offset,
             uint64_t base = c * C;
             size_t lo = (size_t)((offset > base ? offset : base) - base);
             size_t hi = (size_t)((end < base + C ? end : base + C) - base);
-            dc__extent e;
-            rc = get_extent(t, c, &e);
+            rc = get_extent(t, c, &ext[n]);
             if (rc == DC_ERR_NOT_FOUND) {
                 memset(buf + (base + lo - offset), 0, hi - lo);
                 rc = DC_OK;
@@ -444,44 +494,13 @@ int dc__file_read(dc_fs *fs, const dc__loc *loc, uint64_t offset,
             }
             if (rc != DC_OK)
                 break;
-            fs->batch_ids[n] = e.data.block;
-            memcpy(tags[n], e.data.tag, DC_CODEC_TAGBYTES);
-            lens[n] = e.len;
             chunks[n++] = c;
         }
         if (rc != DC_OK || n == 0)
             continue;
-        rc = dc_store_read_blocks(fs->vol.store, fs->batch_ids, n, fs->sealed);
-        for (size_t i = 0; rc == DC_OK && i < n; i++) {
-            unsigned char tag[DC_CODEC_TAGBYTES];
-            const unsigned char *blk = fs->sealed + i * bs;
-            uint32_t body = dc__load_u32le(blk);
-            if (body < DC_CODEC_TAGBYTES || body > bs - DC_CODEC_HEADERBYTES)
-                rc = DC_ERR_AUTH;
-            else
-                dc__sealed_tag(blk, tag);
-            if (rc == DC_OK &&
-                sodium_memcmp(tag, tags[i], DC_CODEC_TAGBYTES) != 0)
-                rc = DC_ERR_AUTH;
-        }
-        if (rc == DC_OK)
-            rc =
-                dc_codec_open_batch(fs->vol.codec, fs->staged, C, got, statuses,
-                                    n, fs->batch_ids, kinds, fs->sealed);
-        for (size_t i = 0; rc == DC_OK && i < n; i++) {
-            uint64_t base = chunks[i] * C;
-            size_t lo = (size_t)((offset > base ? offset : base) - base);
-            size_t hi = (size_t)((end < base + C ? end : base + C) - base);
-            size_t have = lens[i] < got[i] ? lens[i] : got[i];
-            unsigned char *dst = buf + (base + lo - offset);
-            if (have > lo) {
-                size_t take = (have < hi ? have : hi) - lo;
-                memcpy(dst, fs->staged + i * C + lo, take);
-                memset(dst + take, 0, hi - lo - take);
-            } else {
-                memset(dst, 0, hi - lo);
-            }
-        }
+        dc__pool_run(dc__codec_pool(fs->vol.codec), n, read_item, &job);
+        for (size_t i = 0; rc == DC_OK && i < n; i++)
+            rc = statuses[i];
         if (rc != DC_OK)
             dc__fs_error(fs, rc, "cannot read data of inode %llu: %s",
                          (unsigned long long)loc->ino.id, dc_strerror(rc));
@@ -493,8 +512,7 @@ int dc__file_read(dc_fs *fs, const dc__loc *loc, uint64_t offset,
     return rc;
 }
 
-/* ---- truncate
- * ---------------------------------------------------------------------- */
+/* ---- truncate ---- */
 
 int dc__file_truncate(dc_fs *fs, dc__loc *loc, uint64_t size) {
     dc__file *f;
@@ -540,8 +558,7 @@ int dc__file_truncate(dc_fs *fs, dc__loc *loc, uint64_t size) {
     return settle(fs, f, loc);
 }
 
-/* ---- public entry points
- * --------------------------------------------------------------- */
+/* ---- public entry points ---- */
 
 static int file_loc(dc_fs *fs, const char *path, dc__loc *loc) {
     int rc = dc__ns_resolve(fs, path, loc);

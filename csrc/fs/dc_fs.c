@@ -151,8 +151,7 @@ static int check_store(dc_store *store) {
                : DC_ERR_INVALID_ARGUMENT;
 }
 
-/* ---- commit protocol
- * ------------------------------------------------------------ */
+/* ---- commit protocol ---- */
 
 static int write_root(dc_fs *fs, const dc__root *root, int slot) {
     uint64_t id = (uint64_t)slot;
@@ -254,8 +253,7 @@ int dc__fs_end_op(dc_fs *fs, int rc) {
     return rc;
 }
 
-/* ---- format and mount
- * -------------------------------------------------------------- */
+/* ---- format and mount ---- */
 
 static int format_volume(dc_fs *fs) {
     dc__super *sb = &fs->sb;
@@ -491,8 +489,7 @@ void dc_fs_free(dc_fs *fs) {
     fs_release(fs);
 }
 
-/* ---- public calls on the handle
- * --------------------------------------------------------- */
+/* ---- public calls on the handle ---- */
 
 int dc_fs_sync(dc_fs *fs) {
     if (fs == NULL)

@@ -518,8 +518,7 @@ int dc_fs_chmod(dc_fs *fs, const char *path, uint32_t mode) {
     LOCKED(fs, do_set_attr(fs, path, 0, 0, mode));
 }
 
-/* ---- directory cursors
- * ---------------------------------------------------------- */
+/* ---- directory cursors ---- */
 
 struct dc_dir {
     dc_fs *fs;

@@ -150,6 +150,8 @@ class FsHandle:
         if rc >= 0:
             return rc
         detail = ffi.string(lib.dc_fs_errmsg(self._fs)).decode("utf-8", "replace")
+        if detail == "no error":  # the engine gave no detail: use the code's text
+            detail = ffi.string(lib.dc_strerror(rc)).decode()
         cause = getattr(self._store, "last_error", None)
         if cause is not None and rc in (lib.DC_ERR_IO, lib.DC_ERR_NO_SPACE):
             detail = f"{detail} ({cause})"
