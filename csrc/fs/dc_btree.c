@@ -707,8 +707,8 @@ static int walk_rec(dc__vol *vol, unsigned kind, const dc__ref *ref,
     if (copy == NULL)
         return DC_ERR_NO_MEMORY;
     memcpy(copy, vol->plain, len);
-    unsigned level;
-    size_t count, pos = NODE_HEADER;
+    unsigned level = 0;
+    size_t count = 0, pos = NODE_HEADER;
     rc = parse_header(copy, len, &level, &count);
     if (rc == DC_OK && expect_level != (unsigned)-1 && level != expect_level)
         rc = DC_ERR_CORRUPT;

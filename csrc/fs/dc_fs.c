@@ -432,26 +432,26 @@ static int mount_volume(dc_fs *fs, const unsigned char *master_key,
             dc__root_decode(fs->vol.block, DC__SLOT_A + i, fs->header.volume_id,
                             fs->mac_key, &roots[i]) == DC_OK;
     }
-    /* Newest first; fall back to the other slot if its tree fails. */
-    int order[2] = {0, 1};
-    if (valid[1] && (!valid[0] || roots[1].generation > roots[0].generation))
-        order[0] = 1, order[1] = 0;
-    int last = DC_ERR_CORRUPT;
-    for (int k = 0; k < 2; k++) {
-        int i = order[k];
-        if (!valid[i])
-            continue;
-        last = try_root(fs, &roots[i], DC__SLOT_A + i);
-        if (last == DC_OK) {
-            fs->errmsg[0] = 0;
-            return DC_OK;
-        }
-    }
+    /* The newest root pointer whose MAC verifies wins; a torn or forged one
+     * is ignored. Its tree must then verify completely: the commit protocol
+     * makes every block durable before the root pointer naming it, so a
+     * failure below a valid root pointer is damage or tampering, never a
+     * crash, and silently mounting the older generation would hide it. */
     if (!valid[0] && !valid[1])
         return dc__fs_error(fs, DC_ERR_CORRUPT,
                             "no valid root pointer (both slots torn)");
-    return dc__fs_error(fs, last, "no root pointer leads to an intact tree: %s",
-                        dc_strerror(last));
+    int i = valid[1] && (!valid[0] || roots[1].generation > roots[0].generation)
+                ? 1
+                : 0;
+    rc = try_root(fs, &roots[i], DC__SLOT_A + i);
+    if (rc != DC_OK)
+        return dc__fs_error(
+            fs, rc,
+            "generation %llu (root pointer %c) does not verify: "
+            "%s",
+            (unsigned long long)roots[i].generation, "AB"[i], dc_strerror(rc));
+    fs->errmsg[0] = 0;
+    return DC_OK;
 }
 
 int dc_fs_mount(dc_fs **out, dc_store *store, const unsigned char *master_key,

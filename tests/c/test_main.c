@@ -9,10 +9,11 @@ int main(void) {
     test_codec();
     test_alloc();
     test_fs();
+    test_store();
     if (unit_failures) {
         fprintf(stderr, "%d C unit check(s) failed\n", unit_failures);
         return 1;
     }
-    printf("C unit tests: 4 passed, 0 failed\n");
+    printf("C unit tests: 5 passed, 0 failed\n");
     return 0;
 }

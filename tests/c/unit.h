@@ -31,5 +31,6 @@ void test_kdf(void);
 void test_codec(void);
 void test_alloc(void);
 void test_fs(void);
+void test_store(void);
 
 #endif
