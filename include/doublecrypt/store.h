@@ -38,9 +38,10 @@ typedef int (*dc_progress_fn)(void *payload, uint64_t done, uint64_t total);
 /**
  * A custom backend. Every callback gets the `payload` given to
  * dc_store_new_custom as its first argument and returns DC_OK or a negative
- * DC_ERR_* (DC_ERR_IO for transport or device failures). Ids passed to
- * read_blocks/write_blocks are always < total_blocks and a batch never names
- * the same id twice.
+ * DC_ERR_* (DC_ERR_IO for transport or device failures; any other value
+ * counts as DC_ERR_IO). Ids passed to read_blocks/write_blocks are always
+ * < total_blocks and a batch never names the same id twice (such batches
+ * are refused with DC_ERR_INVALID_ARGUMENT before they reach the backend).
  */
 typedef struct dc_store_backend {
     /* DC_STORE_BACKEND_VERSION */
@@ -83,7 +84,10 @@ DC_API int dc_store_create_file(dc_store **out, const char *path,
  * Open an existing image file. total_blocks is the file size divided by
  * block_size; a size that is not a whole number of blocks, or fewer than 4
  * blocks, is DC_ERR_CORRUPT. `read_only` opens it read-only (writes then fail
- * with DC_ERR_READ_ONLY). DC_ERR_NOT_FOUND, DC_ERR_IO.
+ * with DC_ERR_READ_ONLY; sync does nothing). DC_ERR_NOT_FOUND,
+ * DC_ERR_READ_ONLY (no write permission), DC_ERR_NOT_A_FILE (a directory),
+ * DC_ERR_NAME_TOO_LONG, DC_ERR_INVALID_ARGUMENT (bad block size, not a
+ * regular file), DC_ERR_IO.
  */
 DC_API int dc_store_open_file(dc_store **out, const char *path,
                               uint32_t block_size, int read_only);
@@ -110,6 +114,8 @@ DC_API int dc_store_new_custom(dc_store **out, const dc_store_backend *backend,
  * takes over (freed with the cache, also when this call fails). Reads are
  * served from the cache; writes are kept dirty and written back in block
  * order, in batches, on dc_store_sync or when a dirty block is evicted.
+ * Freeing the cache drops dirty blocks that were never synced. A capacity of
+ * 0 is DC_ERR_INVALID_ARGUMENT; one above total_blocks is cut to it.
  */
 DC_API int dc_store_new_cached(dc_store **out, dc_store *inner,
                                size_t capacity_blocks);
