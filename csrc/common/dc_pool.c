@@ -22,7 +22,8 @@ struct dc__pool {
     pthread_t *workers;
     unsigned int nworkers;
     unsigned long generation; /* bumped for each batch */
-    unsigned int busy;        /* workers still inside the current batch */
+    int open;                 /* the current batch still takes helpers */
+    unsigned int joined;      /* workers inside the current batch */
     int stopping;
     dc__pool_fn fn;
     void *ctx;
@@ -50,13 +51,18 @@ static void *worker_main(void *arg) {
         if (pool->stopping)
             break;
         seen = pool->generation;
+        /* A worker that wakes after the caller finished stays out: the
+         * caller waits only for workers that joined, never for wake-ups. */
+        if (!pool->open)
+            continue;
+        pool->joined++;
         dc__pool_fn fn = pool->fn;
         void *ctx = pool->ctx;
         size_t count = pool->count;
         pthread_mutex_unlock(&pool->lock);
         run_items(pool, fn, ctx, count);
         pthread_mutex_lock(&pool->lock);
-        if (--pool->busy == 0)
+        if (--pool->joined == 0)
             pthread_cond_signal(&pool->work_done);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -125,7 +131,8 @@ void dc__pool_run(dc__pool *pool, size_t count, dc__pool_fn fn, void *ctx) {
     pool->ctx = ctx;
     pool->count = count;
     atomic_store_explicit(&pool->next, 0, memory_order_relaxed);
-    pool->busy = pool->nworkers;
+    pool->joined = 0;
+    pool->open = 1;
     pool->generation++;
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->lock);
@@ -133,7 +140,8 @@ void dc__pool_run(dc__pool *pool, size_t count, dc__pool_fn fn, void *ctx) {
     run_items(pool, fn, ctx, count);
 
     pthread_mutex_lock(&pool->lock);
-    while (pool->busy > 0)
+    pool->open = 0;
+    while (pool->joined > 0)
         pthread_cond_wait(&pool->work_done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     pthread_mutex_unlock(&pool->batch_lock);

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
 from typing import Any
 
 from typing_extensions import Buffer
@@ -208,24 +207,34 @@ class Codec:
             raise errors.InvalidArgumentError("one plaintext per block id is required")
         target = bytearray(count * self.block_size) if out is None else out
         kinds = _kinds(kind, count)
-        with ExitStack() as stack:
-            tbuf, tbytes = stack.enter_context(borrow(target, writable=True))
-            if tbytes != count * self.block_size:
-                raise errors.InvalidArgumentError(
-                    "out must be a writable buffer of count*block_size"
+        # One from_buffer per plaintext, all released in `finally` (see
+        # borrow() for why); a context manager per item costs ~2 us each.
+        lent: list[Any] = []
+        try:
+            with borrow(target, writable=True) as (tbuf, tbytes):
+                if tbytes != count * self.block_size:
+                    raise errors.InvalidArgumentError(
+                        "out must be a writable buffer of count*block_size"
+                    )
+                try:
+                    for p in plaintexts:
+                        lent.append(ffi.from_buffer(p))
+                except (TypeError, BufferError) as exc:
+                    raise errors.InvalidArgumentError("plaintexts must be buffers") from exc
+                check(
+                    lib.dc_codec_seal_batch(
+                        self._handle(),
+                        tbuf,
+                        count,
+                        ffi.new("uint64_t[]", block_ids),
+                        kinds,
+                        ffi.new("unsigned char *[]", lent),
+                        ffi.new("size_t[]", [len(b) for b in lent]),
+                    )
                 )
-            views = [stack.enter_context(borrow(p)) for p in plaintexts]
-            check(
-                lib.dc_codec_seal_batch(
-                    self._handle(),
-                    tbuf,
-                    count,
-                    ffi.new("uint64_t[]", block_ids),
-                    kinds,
-                    ffi.new("unsigned char *[]", [v for v, _ in views]),
-                    ffi.new("size_t[]", [n for _, n in views]),
-                )
-            )
+        finally:
+            for b in lent:
+                ffi.release(b)
         return memoryview(target)
 
     def open_batch(
