@@ -1,0 +1,25 @@
+"""The README's Python examples run as written."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
+def test_readme_example_runs(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+    assert os.listdir(tmp_path) or "open_image" not in code
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    setup = README.read_text().split("## Set-up", 1)[1].split("##", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)```", setup, re.S)[0].strip().splitlines()
+    assert [c.split("#")[0].strip() for c in commands] == ["make demo", "make test"]
