@@ -79,7 +79,8 @@ lib: deps $(BUILD)/$(SONAME) $(BUILD)/libdoublecrypt.so $(BUILD)/pkgconfig/doubl
 PREFIX ?= /usr/local
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/doublecrypt
-	install -m 644 include/doublecrypt.h include/module.modulemap $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/doublecrypt.h include/doublecrypt_core.h include/module.modulemap \
+	  $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/doublecrypt/*.h $(DESTDIR)$(PREFIX)/include/doublecrypt/
 	install -m 755 $(LIB_REAL) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf $(notdir $(LIB_REAL)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
@@ -102,8 +103,8 @@ ctest: deps $(BUILD)/ctest/unit
 
 # ---- lint -------------------------------------------------------------------
 
-CLANG_FORMAT_FILES = $(wildcard include/*.h include/doublecrypt/*.h csrc/*.h csrc/*/*.c \
-                       tests/c/*.c tests/c/*.h tests/abi/*.c bench/c/*.c)
+CLANG_FORMAT_FILES = $(wildcard include/*.h include/doublecrypt/*.h csrc/*.h csrc/*/*.h csrc/*/*.c \
+                       tests/c/*.c tests/c/*.h tests/c/programs/*.c tests/abi/*.c bench/c/*.c)
 
 lint: venv
 	$(VENV)/bin/ruff check .
