@@ -287,39 +287,50 @@ static int format_volume(dc_fs *fs) {
     return rc;
 }
 
-int dc_fs_format(dc_fs **out, dc_store *store, const unsigned char *master_key,
-                 const dc_fs_options *opts) {
+/* Put a new volume on fs's store. */
+static int format_new(dc_fs *fs, const unsigned char *master_key,
+                      unsigned threads) {
+    if (fs->read_only)
+        return DC_ERR_READ_ONLY;
+    fs->header.block_size = fs->vol.block_size;
+    fs->header.total_blocks = dc_store_total_blocks(fs->vol.store);
+    randombytes_buf(fs->header.volume_id, sizeof fs->header.volume_id);
+    int rc = make_codec(fs, master_key, threads);
+    return rc == DC_OK ? format_volume(fs) : rc;
+}
+
+static int mount_volume(dc_fs *fs, const unsigned char *master_key,
+                        unsigned threads);
+
+/* The shared front of dc_fs_format and dc_fs_mount: checks, a handle that
+ * owns the store, then `setup`; on failure everything (store too) is freed. */
+static int open_handle(dc_fs **out, dc_store *store,
+                       const unsigned char *master_key,
+                       const dc_fs_options *opts,
+                       int (*setup)(dc_fs *, const unsigned char *, unsigned)) {
     dc_fs_options used;
+    if (out != NULL)
+        *out = NULL;
     if (out == NULL || master_key == NULL || check_store(store) != DC_OK) {
-        if (out != NULL)
-            *out = NULL;
         dc_store_free(store);
         return DC_ERR_INVALID_ARGUMENT;
     }
-    *out = NULL;
     dc_fs *fs;
     int rc = fs_new(&fs, store, master_key, opts, NULL, &used);
+    if (rc == DC_OK)
+        rc = setup(fs, master_key, used.threads);
     if (rc != DC_OK) {
         if (fs != NULL)
             fs_release(fs);
         return rc;
     }
-    if (fs->read_only) {
-        fs_release(fs);
-        return DC_ERR_READ_ONLY;
-    }
-    fs->header.block_size = fs->vol.block_size;
-    fs->header.total_blocks = dc_store_total_blocks(store);
-    randombytes_buf(fs->header.volume_id, sizeof fs->header.volume_id);
-    rc = make_codec(fs, master_key, used.threads);
-    if (rc == DC_OK)
-        rc = format_volume(fs);
-    if (rc != DC_OK) {
-        fs_release(fs);
-        return rc;
-    }
     *out = fs;
     return DC_OK;
+}
+
+int dc_fs_format(dc_fs **out, dc_store *store, const unsigned char *master_key,
+                 const dc_fs_options *opts) {
+    return open_handle(out, store, master_key, opts, format_new);
 }
 
 /* Mount-time tree walk: every referenced block is marked in the allocator
@@ -456,25 +467,7 @@ static int mount_volume(dc_fs *fs, const unsigned char *master_key,
 
 int dc_fs_mount(dc_fs **out, dc_store *store, const unsigned char *master_key,
                 const dc_fs_options *opts) {
-    dc_fs_options used;
-    if (out == NULL || master_key == NULL || check_store(store) != DC_OK) {
-        if (out != NULL)
-            *out = NULL;
-        dc_store_free(store);
-        return DC_ERR_INVALID_ARGUMENT;
-    }
-    *out = NULL;
-    dc_fs *fs;
-    int rc = fs_new(&fs, store, master_key, opts, NULL, &used);
-    if (rc == DC_OK)
-        rc = mount_volume(fs, master_key, used.threads);
-    if (rc != DC_OK) {
-        if (fs != NULL)
-            fs_release(fs);
-        return rc;
-    }
-    *out = fs;
-    return DC_OK;
+    return open_handle(out, store, master_key, opts, mount_volume);
 }
 
 void dc_fs_free(dc_fs *fs) {

@@ -237,11 +237,20 @@ static int create_checks(dc_fs *fs, const dc__loc *loc, const char *path) {
     return DC_OK;
 }
 
-static int do_mkdir(dc_fs *fs, const char *path, uint32_t mode) {
-    dc__loc loc;
+/* Start a mutation of `path`: the handle accepts changes and the path
+ * resolves (and, with `must_exist`, names an entry). */
+static int begin_at(dc_fs *fs, const char *path, dc__loc *loc, int must_exist) {
     int rc = dc__fs_begin_op(fs);
     if (rc == DC_OK)
-        rc = dc__ns_resolve(fs, path, &loc);
+        rc = dc__ns_resolve(fs, path, loc);
+    if (rc == DC_OK && must_exist)
+        rc = need(fs, loc, path);
+    return rc;
+}
+
+static int do_mkdir(dc_fs *fs, const char *path, uint32_t mode) {
+    dc__loc loc;
+    int rc = begin_at(fs, path, &loc, 0);
     if (rc == DC_OK)
         rc = create_checks(fs, &loc, path);
     if (rc != DC_OK)
@@ -300,9 +309,7 @@ int dc_fs_makedirs(dc_fs *fs, const char *path, uint32_t mode) {
 static int do_create(dc_fs *fs, const char *path, uint32_t mode,
                      int exclusive) {
     dc__loc loc;
-    int rc = dc__fs_begin_op(fs);
-    if (rc == DC_OK)
-        rc = dc__ns_resolve(fs, path, &loc);
+    int rc = begin_at(fs, path, &loc, 0);
     if (rc != DC_OK)
         return rc;
     if (loc.exists && !loc.is_root && !exclusive)
@@ -356,11 +363,7 @@ static int dir_is_empty(dc_fs *fs, uint64_t dir) {
 
 static int do_remove(dc_fs *fs, const char *path, uint32_t type) {
     dc__loc loc;
-    int rc = dc__fs_begin_op(fs);
-    if (rc == DC_OK)
-        rc = dc__ns_resolve(fs, path, &loc);
-    if (rc == DC_OK)
-        rc = need(fs, &loc, path);
+    int rc = begin_at(fs, path, &loc, 1);
     if (rc != DC_OK)
         return rc;
     if (loc.is_root)
@@ -490,11 +493,7 @@ int dc_fs_rename(dc_fs *fs, const char *from, const char *to) {
 static int do_set_attr(dc_fs *fs, const char *path, int64_t mtime,
                        int set_mtime, uint32_t mode) {
     dc__loc loc;
-    int rc = dc__fs_begin_op(fs);
-    if (rc == DC_OK)
-        rc = dc__ns_resolve(fs, path, &loc);
-    if (rc == DC_OK)
-        rc = need(fs, &loc, path);
+    int rc = begin_at(fs, path, &loc, 1);
     if (rc != DC_OK)
         return rc;
     if (set_mtime)
