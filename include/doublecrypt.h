@@ -19,5 +19,6 @@
 #include "doublecrypt/alloc.h"
 #include "doublecrypt/store.h"
 #include "doublecrypt/fs.h"
+#include "doublecrypt/keyslot.h"
 
 #endif /* DOUBLECRYPT_H */

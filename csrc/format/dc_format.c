@@ -39,6 +39,7 @@ void dc__header_encode(unsigned char *block, const dc__header *h,
     memset(block + 40, 0, 8);
     crypto_auth_hmacsha256(block + DC__HEADER_FIELDS_BYTES, block,
                            DC__HEADER_FIELDS_BYTES, mac_key);
+    dc__keyslots_clear(block);
 }
 
 int dc__header_decode(const unsigned char *buf, size_t len, dc__header *h) {

@@ -79,6 +79,7 @@ static void fs_release(dc_fs *fs) {
     dc__vol_release(&fs->vol);
     dc_store_free(store);
     sodium_free(fs->mac_key);
+    sodium_free(fs->master_key);
     pthread_mutex_destroy(&fs->lock);
     free(fs);
 }
@@ -116,10 +117,12 @@ static int fs_new(dc_fs **out, dc_store *store, const unsigned char *master_key,
         return rc;
     }
     fs->mac_key = sodium_malloc(DC_KDF_SUBKEYBYTES);
-    if (fs->mac_key == NULL) {
-        fs_release(fs);
+    fs->master_key = sodium_malloc(DC_KDF_MASTER_KEYBYTES);
+    if (fs->mac_key == NULL || fs->master_key == NULL) {
+        *out = fs;
         return DC_ERR_NO_MEMORY;
     }
+    memcpy(fs->master_key, master_key, DC_KDF_MASTER_KEYBYTES);
     rc = dc_kdf_derive_subkey(fs->mac_key, DC_SUBKEY_ROOT_MAC, master_key);
     *out = fs;
     (void)volume_id;

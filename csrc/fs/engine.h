@@ -42,6 +42,18 @@ int dc__header_decode(const unsigned char *buf, size_t len, dc__header *h);
 /* DC_ERR_AUTH unless the MAC verifies under mac_key. */
 int dc__header_verify(const unsigned char *block, const unsigned char *mac_key);
 
+/* Key slots live in the header block (format/dc_keyslot.c). */
+#define DC__KEYSLOT_OFFSET 512
+#define DC__KEYSLOT_BYTES 128
+int dc__keyslot_fill(unsigned char *header, int i,
+                     const unsigned char *volume_id,
+                     const unsigned char *master_key,
+                     const unsigned char *passphrase, size_t len,
+                     uint64_t opslimit, uint64_t memlimit);
+void dc__keyslot_erase(unsigned char *header, int i);
+/* Mark every slot empty (a new header). */
+void dc__keyslots_clear(unsigned char *header);
+
 typedef struct dc__root {
     uint64_t generation;
     dc__ref superblock;
@@ -219,12 +231,13 @@ struct dc_fs {
     pthread_mutex_t lock;
     dc__vol vol;
     dc__header header;
-    unsigned char *mac_key; /* sodium_malloc'd root-pointer/header MAC key */
-    dc__super sb;           /* working superblock */
-    dc__super committed;    /* last committed superblock */
-    dc__ref committed_sb;   /* where it lives */
-    int slot;               /* root pointer slot of the last commit */
-    dc__btree ns;           /* the namespace: (parent inode, name) -> inode */
+    unsigned char *mac_key;    /* sodium_malloc'd root-pointer/header MAC key */
+    unsigned char *master_key; /* sodium_malloc'd, for wrapping in key slots */
+    dc__super sb;              /* working superblock */
+    dc__super committed;       /* last committed superblock */
+    dc__ref committed_sb;      /* where it lives */
+    int slot;                  /* root pointer slot of the last commit */
+    dc__btree ns; /* the namespace: (parent inode, name) -> inode */
     int read_only;
     int in_txn;
     int changed;   /* the working state differs from the committed one */

@@ -23,7 +23,7 @@ from ._lowlevel import (
     random_bytes,
     version,
 )
-from ._lowlevel.fs import FsckReport, StatResult, VolumeStats
+from ._lowlevel.fs import FsckReport, KdfParams, KeySlot, StatResult, VolumeStats
 from ._lowlevel.store import (
     CachedStore,
     CustomStore,
@@ -32,7 +32,7 @@ from ._lowlevel.store import (
     MemoryStore,
     Store,
 )
-from .api import DirEntry, FileSystem, open_image
+from .api import DirEntry, FileSystem, ImageInfo, image_info, open_image, unlock_image
 from .errors import AuthenticationError, DoubleCryptError
 
 __version__ = version()
@@ -56,6 +56,9 @@ __all__ = [
     "FileStore",
     "FileSystem",
     "FsckReport",
+    "ImageInfo",
+    "KdfParams",
+    "KeySlot",
     "MemoryStore",
     "ObjectKind",
     "OpenedBatch",
@@ -66,6 +69,8 @@ __all__ = [
     "derive_subkey",
     "errors",
     "hkdf_sha256",
+    "image_info",
     "open_image",
     "random_bytes",
+    "unlock_image",
 ]

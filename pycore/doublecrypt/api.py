@@ -13,11 +13,32 @@ from typing import IO, Any
 from typing_extensions import Buffer
 
 from . import errors
-from ._lowlevel.fs import FsckReport, FsHandle, StatResult, VolumeStats
+from ._lowlevel.codec import MASTER_KEY_BYTES
+from ._lowlevel.fs import (
+    FsckReport,
+    FsHandle,
+    KdfParams,
+    KeySlot,
+    StatResult,
+    VolumeStats,
+    keyslot_add,
+    keyslot_list,
+    keyslot_match,
+    keyslot_remove,
+    list_header_slots,
+    unlock_header,
+)
 from ._lowlevel.store import FileStore, Store, probe_image
 from .files import RawFile
 
-__all__ = ["DirEntry", "FileSystem", "open_image"]
+__all__ = [
+    "DirEntry",
+    "FileSystem",
+    "ImageInfo",
+    "image_info",
+    "open_image",
+    "unlock_image",
+]
 
 DEFAULT_BUFFER_CHUNKS = 64
 
@@ -111,6 +132,29 @@ class FileSystem:
         if rc < 0:
             raise errors.error_for_status(rc, f"fsck: {detail}")
         return report
+
+    # -- passphrases ------------------------------------------------------------
+
+    def add_passphrase(self, passphrase: str | Buffer, kdf: KdfParams | None = None) -> int:
+        """Wrap the master key under a new passphrase; returns its key slot."""
+        return keyslot_add(self._h, passphrase, kdf or KdfParams.interactive())
+
+    def remove_key_slot(self, slot: int, *, allow_last: bool = False) -> None:
+        """Erase a key slot (the last one only with ``allow_last``)."""
+        keyslot_remove(self._h, slot, allow_last=allow_last)
+
+    def key_slots(self) -> list[KeySlot]:
+        return keyslot_list(self._h)
+
+    def change_passphrase(
+        self, old: str | Buffer, new: str | Buffer, kdf: KdfParams | None = None
+    ) -> int:
+        """Replace the slot ``old`` opens by one for ``new`` (added first, so a
+        crash in between leaves both working); returns the new slot."""
+        old_slot = keyslot_match(self._h, old)
+        new_slot = self.add_passphrase(new, kdf)
+        keyslot_remove(self._h, old_slot)
+        return new_slot
 
     # -- metadata ---------------------------------------------------------------
 
@@ -288,32 +332,91 @@ def _nothing() -> Iterator[None]:
     yield
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an image's header says without a key."""
+
+    block_size: int
+    total_blocks: int
+    key_slots: list[KeySlot]
+
+    @property
+    def size(self) -> int:
+        return self.block_size * self.total_blocks
+
+
+def _read_header(path: str | os.PathLike[str]) -> bytes:
+    block_size, _ = probe_image(path)
+    with open(path, "rb") as f:
+        return f.read(block_size)
+
+
+def image_info(path: str | os.PathLike[str]) -> ImageInfo:
+    header = _read_header(path)
+    block_size, total = probe_image(path)
+    return ImageInfo(block_size, total, list_header_slots(header))
+
+
+def unlock_image(path: str | os.PathLike[str], passphrase: str | Buffer) -> bytearray:
+    """The master key of an image, from a passphrase (a bytearray: wipe it
+    when done). Raises AuthenticationError for a wrong passphrase."""
+    key, _ = unlock_header(_read_header(path), passphrase)
+    return key
+
+
+def _wipe(secret: bytearray) -> None:
+    secret[:] = bytes(len(secret))
+
+
 def open_image(
     path: str | os.PathLike[str],
     *,
-    key: Buffer,
+    key: Buffer | None = None,
+    passphrase: str | Buffer | None = None,
     create: bool = False,
     size: int | None = None,
     block_size: int | None = None,
     read_only: bool = False,
     threads: int = 0,
+    kdf: KdfParams | None = None,
 ) -> FileSystem:
     """Open (or with ``create=True`` create and format) an image file.
 
-    ``size`` is the image size in bytes when creating (rounded down to whole
-    blocks); ``block_size`` defaults to 64 KiB for new images and to the
-    header's value for existing ones."""
+    Give either the raw 32-byte master ``key`` or a ``passphrase``. Creating
+    with a passphrase makes a random master key and wraps it in key slot 0
+    (Argon2id costs ``kdf``, default interactive). ``size`` is the image size
+    in bytes when creating (rounded down to whole blocks); ``block_size``
+    defaults to 64 KiB for new images and to the header's value otherwise."""
+    if (key is None) == (passphrase is None):
+        raise errors.InvalidArgumentError("give exactly one of key= and passphrase=")
     if create:
         if size is None:
             raise errors.InvalidArgumentError("size is required to create an image")
         bs = block_size or 65536
+        master = bytearray(os.urandom(MASTER_KEY_BYTES)) if key is None else bytearray(key)
         store = FileStore.create(path, size // bs, block_size=bs)
+        fs: FileSystem | None = None
         try:
-            return FileSystem.format(store, key, threads=threads)
+            fs = FileSystem.format(store, master, threads=threads)
+            if passphrase is not None:
+                fs.add_passphrase(passphrase, kdf)
+            return fs
         except BaseException:
+            if fs is not None:
+                fs.close()
             os.unlink(path)
             raise
+        finally:
+            _wipe(master)
     if block_size is None:
         block_size, _ = probe_image(path)
-    store = FileStore(path, block_size=block_size, read_only=read_only)
-    return FileSystem(store, key, read_only=read_only, threads=threads)
+    if passphrase is not None:
+        master, _ = unlock_header(_read_header(path), passphrase)
+    else:
+        assert key is not None
+        master = bytearray(key)
+    try:
+        store = FileStore(path, block_size=block_size, read_only=read_only)
+        return FileSystem(store, master, read_only=read_only, threads=threads)
+    finally:
+        _wipe(master)

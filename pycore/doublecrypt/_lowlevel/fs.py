@@ -14,7 +14,20 @@ from ._core import borrow, ffi, lib
 from .codec import MASTER_KEY_BYTES
 from .store import Store
 
-__all__ = ["FsHandle", "FsckReport", "StatResult", "VolumeStats"]
+__all__ = [
+    "FsHandle",
+    "FsckReport",
+    "KdfParams",
+    "KeySlot",
+    "StatResult",
+    "VolumeStats",
+    "keyslot_add",
+    "keyslot_list",
+    "keyslot_match",
+    "keyslot_remove",
+    "list_header_slots",
+    "unlock_header",
+]
 
 TYPE_FILE: int = lib.DC_TYPE_FILE
 TYPE_DIRECTORY: int = lib.DC_TYPE_DIRECTORY
@@ -291,3 +304,97 @@ class FsHandle:
                     return
                 self._check(rc, path)
             yield ffi.string(name).decode("utf-8", "surrogateescape"), _stat(st)
+
+
+# ---- key slots ---------------------------------------------------------------
+
+KEYSLOTS: int = lib.DC_KEYSLOTS
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id costs of a key slot (libsodium crypto_pwhash units)."""
+
+    opslimit: int
+    memlimit: int
+
+    @classmethod
+    def interactive(cls) -> KdfParams:
+        return cls(lib.DC_KEYSLOT_OPSLIMIT_INTERACTIVE, lib.DC_KEYSLOT_MEMLIMIT_INTERACTIVE)
+
+    @classmethod
+    def moderate(cls) -> KdfParams:
+        return cls(lib.DC_KEYSLOT_OPSLIMIT_MODERATE, lib.DC_KEYSLOT_MEMLIMIT_MODERATE)
+
+    @classmethod
+    def minimum(cls) -> KdfParams:
+        """The cheapest costs libsodium accepts: for tests only."""
+        return cls(lib.DC_KEYSLOT_OPSLIMIT_MIN, lib.DC_KEYSLOT_MEMLIMIT_MIN)
+
+
+@dataclass(frozen=True)
+class KeySlot:
+    index: int
+    kdf: KdfParams
+
+
+def _slots(infos: Any) -> list[KeySlot]:
+    return [
+        KeySlot(i, KdfParams(int(infos[i].opslimit), int(infos[i].memlimit)))
+        for i in range(KEYSLOTS)
+        if infos[i].in_use
+    ]
+
+
+def _secret(passphrase: str | Buffer) -> bytes:
+    return passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
+
+
+def unlock_header(header: Buffer, passphrase: str | Buffer) -> tuple[bytearray, int]:
+    """(master key, slot) from a volume header and a passphrase; the key is a
+    bytearray so the caller can wipe it."""
+    secret = _secret(passphrase)
+    key = bytearray(MASTER_KEY_BYTES)
+    slot = ffi.new("int *")
+    with borrow(header) as (hbuf, hlen), borrow(key, writable=True) as (kbuf, _):
+        rc = lib.dc_keyslot_unlock(kbuf, slot, hbuf, hlen, secret, len(secret))
+    if rc == lib.DC_ERR_AUTH:
+        raise errors.error_for_status(rc, "wrong passphrase (no key slot opens)")
+    if rc == lib.DC_ERR_NOT_FOUND:
+        raise errors.error_for_status(rc, "the volume has no passphrase key slot")
+    if rc < 0:
+        raise errors.error_for_status(rc, ffi.string(lib.dc_strerror(rc)).decode())
+    return key, int(slot[0])
+
+
+def list_header_slots(header: Buffer) -> list[KeySlot]:
+    infos = ffi.new("dc_keyslot_info[]", KEYSLOTS)
+    with borrow(header) as (hbuf, hlen):
+        rc = lib.dc_keyslot_list(infos, hbuf, hlen)
+    if rc < 0:
+        raise errors.error_for_status(rc, ffi.string(lib.dc_strerror(rc)).decode())
+    return _slots(infos)
+
+
+def keyslot_add(fs: FsHandle, passphrase: str | Buffer, kdf: KdfParams) -> int:
+    secret = _secret(passphrase)
+    slot = ffi.new("int *")
+    fs._call(lib.dc_fs_keyslot_add, slot, secret, len(secret), kdf.opslimit, kdf.memlimit)
+    return int(slot[0])
+
+
+def keyslot_remove(fs: FsHandle, slot: int, *, allow_last: bool = False) -> None:
+    fs._call(lib.dc_fs_keyslot_remove, slot, int(allow_last))
+
+
+def keyslot_list(fs: FsHandle) -> list[KeySlot]:
+    infos = ffi.new("dc_keyslot_info[]", KEYSLOTS)
+    fs._call(lib.dc_fs_keyslot_list, infos)
+    return _slots(infos)
+
+
+def keyslot_match(fs: FsHandle, passphrase: str | Buffer) -> int:
+    secret = _secret(passphrase)
+    slot = ffi.new("int *")
+    fs._call(lib.dc_fs_keyslot_match, slot, secret, len(secret))
+    return int(slot[0])
