@@ -11,3 +11,12 @@ from .. import __version__
 @click.version_option(__version__, prog_name="doublecrypt")
 def main() -> None:
     """Keep files in an encrypted image: doublecrypt COMMAND --help for each."""
+
+
+def _register() -> None:
+    from .demo import demo
+
+    main.add_command(demo)
+
+
+_register()
