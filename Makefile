@@ -127,7 +127,7 @@ pytest: venv lib
 test: venv lint lib ctest pytest
 
 demo: venv
-	$(PY) -m doublecrypt.speed
+	$(VENV)/bin/doublecrypt demo
 
 bench: venv lib
 	$(PY) -m pytest bench -q --benchmark-columns=mean,ops --benchmark-sort=name
