@@ -1,6 +1,7 @@
 # doublecrypt - the two README commands (`make demo`, `make test`) and the
 # builds behind them. Versions and the source list come from include/ and
-# csrc/SOURCES through csrc/header_decls.py; nothing is restated here.
+# csrc/SOURCES through csrc/header_decls.py, the library's compiler flags from
+# csrc/buildflags.py (shared with setup.py); nothing is restated here.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -22,16 +23,21 @@ HEADERS := $(wildcard include/*.h include/doublecrypt/*.h) csrc/internal.h
 
 SODIUM_CFLAGS = $(shell pkg-config --cflags libsodium)
 SODIUM_LIBS = $(shell pkg-config --libs libsodium)
-CFLAGS_COMMON := -std=c11 -Wall -Wextra -Werror -Iinclude -Icsrc
-LIB_CFLAGS := $(CFLAGS_COMMON) -O2 -fPIC -fvisibility=hidden -DDC_BUILDING
-SAN_CFLAGS := $(CFLAGS_COMMON) -O1 -g -fsanitize=address,undefined \
-              -fno-omit-frame-pointer -fno-sanitize-recover=all -DDC_STATIC
+# The library's flags come from csrc/buildflags.py, which setup.py uses for the
+# wheel's copy too. Each is computed on first use (after `deps` has installed
+# python3), then kept.
+BUILDFLAGS := $(PYTHON) csrc/buildflags.py
+CFLAGS_COMMON = $(eval CFLAGS_COMMON := $$(shell $(BUILDFLAGS) common-cflags))$(CFLAGS_COMMON)
+LIB_CFLAGS = $(eval LIB_CFLAGS := $$(shell $(BUILDFLAGS) lib-cflags))$(LIB_CFLAGS)
+LIB_LDFLAGS = $(eval LIB_LDFLAGS := $$(shell $(BUILDFLAGS) lib-ldflags))$(LIB_LDFLAGS)
+SAN_CFLAGS = $(CFLAGS_COMMON) -O1 -g -fsanitize=address,undefined \
+             -fno-omit-frame-pointer -fno-sanitize-recover=all -DDC_STATIC
 
 SONAME := libdoublecrypt.so.$(ABI)
 LIB_REAL := $(BUILD)/libdoublecrypt.so.$(VERSION)
 LIB_OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(C_SOURCES))
 
-.PHONY: all deps venv lib ctest lint format test pytest demo bench install clean
+.PHONY: all deps venv lib ctest lint format test pytest demo bench install wheel clean
 
 all: lib venv
 
@@ -45,7 +51,7 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml setup.py csrc/ffi_build.py csrc/header_decls.py \
+$(VENV)/.installed: pyproject.toml setup.py csrc/ffi_build.py csrc/header_decls.py csrc/buildflags.py \
                     csrc/SOURCES $(C_SOURCES) $(HEADERS)
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -56,14 +62,13 @@ venv: deps $(VENV)/.installed
 
 # ---- libdoublecrypt.so -----------------------------------------------------
 
-$(BUILD)/obj/%.o: csrc/%.c $(HEADERS)
+$(BUILD)/obj/%.o: csrc/%.c $(HEADERS) csrc/buildflags.py
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) $(SODIUM_CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
-$(LIB_REAL): $(LIB_OBJS) csrc/libdoublecrypt.map
-	$(CC) -shared -o $@ $(LIB_OBJS) -Wl,-soname,$(SONAME) \
-	  -Wl,--version-script=csrc/libdoublecrypt.map -Wl,--no-undefined \
-	  $(SODIUM_LIBS) -pthread
+# -shared, soname $(SONAME), version script csrc/libdoublecrypt.map, libsodium
+$(LIB_REAL): $(LIB_OBJS) csrc/libdoublecrypt.map csrc/buildflags.py
+	$(CC) -o $@ $(LIB_OBJS) $(LIB_LDFLAGS)
 
 $(BUILD)/$(SONAME) $(BUILD)/libdoublecrypt.so: $(LIB_REAL)
 	ln -sf $(notdir $(LIB_REAL)) $@
@@ -88,6 +93,31 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
 	    -e 's|@LIBDIR@|$(PREFIX)/lib|' -e 's|@VERSION@|$(VERSION)|' \
 	    csrc/libdoublecrypt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/doublecrypt.pc
+
+# ---- the wheel: cffi extension + libdoublecrypt.so + headers, libsodium bundled
+
+# `python -m build` (isolated) builds it as setup.py says; `auditwheel repair`
+# copies libsodium into doublecrypt.libs/ and points every ELF file at it. The
+# platform tag is the one `auditwheel show` proposes (WHEEL_PLAT=... overrides).
+# $(WHEEL_STAMP) names the repaired wheel, for tests/test_wheel.py.
+WHEEL_STAMP := $(BUILD)/wheel.path
+WHEEL_INPUTS = pyproject.toml setup.py MANIFEST.in README.md $(wildcard csrc/*.py) csrc/SOURCES \
+               csrc/libdoublecrypt.map csrc/libdoublecrypt.pc.in include/module.modulemap \
+               $(wildcard csrc/*.h csrc/*/*.h csrc/*/*.c) $(HEADERS) \
+               $(shell find pycore/doublecrypt -name '*.py' -o -name py.typed)
+
+$(WHEEL_STAMP): $(WHEEL_INPUTS)
+	rm -rf $(BUILD)/py $(BUILD)/wheel-raw pycore/*.egg-info
+	@mkdir -p $(BUILD)
+	$(PY) -m build --wheel --outdir $(BUILD)/wheel-raw . > $(BUILD)/wheel.log 2>&1 \
+	  || { cat $(BUILD)/wheel.log; exit 1; }
+	@mkdir -p dist && rm -f dist/doublecrypt-$(VERSION)-*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditwheel repair -w dist \
+	  $(if $(WHEEL_PLAT),--plat $(WHEEL_PLAT)) $(BUILD)/wheel-raw/doublecrypt-$(VERSION)-*.whl
+	ls dist/doublecrypt-$(VERSION)-*.whl > $@
+
+wheel: venv $(WHEEL_STAMP)
+	@cat $(WHEEL_STAMP)
 
 # ---- C unit tests under AddressSanitizer + UndefinedBehaviorSanitizer -----
 
@@ -124,7 +154,8 @@ format: venv
 pytest: venv lib
 	$(PY) -m pytest -q
 
-test: venv lint lib ctest pytest
+# `wheel` first, so tests/test_wheel.py reuses that wheel instead of building one
+test: venv lint lib ctest wheel pytest
 
 demo: venv
 	$(VENV)/bin/doublecrypt demo
@@ -135,4 +166,4 @@ bench: venv lib
 	$(PY) bench/fs_report.py
 
 clean:
-	rm -rf $(BUILD) pycore/doublecrypt/_native*.so *.egg-info pycore/*.egg-info
+	rm -rf $(BUILD) dist pycore/doublecrypt/_native*.so *.egg-info pycore/*.egg-info

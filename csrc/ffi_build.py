@@ -8,32 +8,22 @@ extension exports nothing but its init function.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 from cffi import FFI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import buildflags
 import header_decls
-
-
-def _pkg_config(*args: str) -> list[str]:
-    try:
-        out = subprocess.run(
-            ["pkg-config", *args, "libsodium"], check=True, capture_output=True, text=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return []
-    return out.split()
 
 
 def _flags(prefix: str, flags: list[str]) -> list[str]:
     return [f[len(prefix) :] for f in flags if f.startswith(prefix)]
 
 
-_cflags = _pkg_config("--cflags")
-_libs = _pkg_config("--libs")
+_cflags = buildflags.sodium_cflags()
+_libs = buildflags.sodium_libs()
 
 # Python-only: the callbacks through which CustomStore subclasses serve the
 # dc_store_backend vtable (cffi "extern Python"; not part of the C ABI).
@@ -54,11 +44,11 @@ ffibuilder.set_source(
     '#include "doublecrypt.h"\n',
     # setuptools insists on paths relative to setup.py
     sources=header_decls.c_sources(),
-    include_dirs=["include", "csrc", *_flags("-I", _cflags)],
+    include_dirs=[*buildflags.INCLUDE_DIRS, *_flags("-I", _cflags)],
     library_dirs=_flags("-L", _libs),
-    libraries=_flags("-l", _libs) or ["sodium"],
+    libraries=_flags("-l", _libs),
     define_macros=[("DC_STATIC", None)],
-    extra_compile_args=["-std=c11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra"],
+    extra_compile_args=buildflags.ext_cflags(),
     extra_link_args=["-pthread"],
 )
 
