@@ -1,22 +1,43 @@
-"""The command group; each subcommand module registers itself on it."""
+"""The command group; each subcommand module registers itself on it.
+
+Exit codes (see :mod:`doublecrypt.cli.errors`, the one place that maps
+exceptions to them):
+
+0 success; 1 generic failure; 2 usage error (click's); 3 not found;
+4 already exists / directory not empty; 5 authentication failed (wrong
+passphrase or key, tampered data); 6 corrupt or unsupported image (and fsck
+finding problems); 7 no space left; 8 I/O error.
+"""
 
 from __future__ import annotations
 
 import click
 
 from .. import __version__
+from .errors import EXIT_CODES_HELP, DoubleCryptGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DoubleCryptGroup,
+    epilog=EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="doublecrypt")
 def main() -> None:
     """Keep files in an encrypted image: doublecrypt COMMAND --help for each."""
 
 
 def _register() -> None:
+    from .admin import fsck, info, init, speed
+    from .browse import df, ls, stat
     from .demo import demo
+    from .files import cat, get, put
+    from .manage import mkdir, mv, rm
+    from .slots import key, passwd
 
-    main.add_command(demo)
+    commands = (init, put, get, ls, cat, mkdir, rm, mv, stat, df, fsck, passwd, key, info, speed)
+    for command in (*commands, demo):
+        main.add_command(command)
 
 
 _register()
