@@ -9,6 +9,7 @@ from . import errors
 from ._lowlevel import (
     DEFAULT_BLOCK_SIZE,
     FORMAT_VERSION,
+    MASTER_KEY_BYTES,
     MAX_BLOCK_SIZE,
     MIN_BLOCK_SIZE,
     SUBKEY_BLOCK_ENCRYPTION,
@@ -23,7 +24,7 @@ from ._lowlevel import (
     random_bytes,
     version,
 )
-from ._lowlevel.fs import FsckReport, KdfParams, KeySlot, StatResult, VolumeStats
+from ._lowlevel.fs import KEYSLOTS, FsckReport, KdfParams, KeySlot, StatResult, VolumeStats
 from ._lowlevel.store import (
     CachedStore,
     CustomStore,
@@ -40,6 +41,8 @@ __version__ = version()
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "FORMAT_VERSION",
+    "KEYSLOTS",
+    "MASTER_KEY_BYTES",
     "MAX_BLOCK_SIZE",
     "MIN_BLOCK_SIZE",
     "SUBKEY_BLOCK_ENCRYPTION",

@@ -13,7 +13,7 @@ from typing import IO, Any
 from typing_extensions import Buffer
 
 from . import errors
-from ._lowlevel.codec import MASTER_KEY_BYTES
+from ._lowlevel.codec import FORMAT_VERSION, MASTER_KEY_BYTES
 from ._lowlevel.fs import (
     FsckReport,
     FsHandle,
@@ -130,7 +130,9 @@ class FileSystem:
         """Verify the whole volume; raises on any problem."""
         rc, report, detail = self._h.fsck()
         if rc < 0:
-            raise errors.error_for_status(rc, f"fsck: {detail}")
+            err = errors.error_for_status(rc, f"fsck: {detail}")
+            err.report = report  # what was found, for callers that report it
+            raise err
         return report
 
     # -- passphrases ------------------------------------------------------------
@@ -339,6 +341,7 @@ class ImageInfo:
     block_size: int
     total_blocks: int
     key_slots: list[KeySlot]
+    format_version: int = FORMAT_VERSION  # probe_image refuses any other
 
     @property
     def size(self) -> int:

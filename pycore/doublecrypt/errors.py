@@ -13,9 +13,11 @@ import errno as _errno
 
 
 class DoubleCryptError(Exception):
-    """Base of every doublecrypt error. ``status`` is the C status code."""
+    """Base of every doublecrypt error. ``status`` is the C status code;
+    ``report`` carries fsck's findings when fsck raised it."""
 
     status: int = -8
+    report: object = None
 
 
 class NotFoundError(DoubleCryptError, FileNotFoundError):
@@ -78,7 +80,9 @@ class OutOfMemoryError(DoubleCryptError, MemoryError):
 
 
 class CorruptionError(DoubleCryptError):
-    """Structurally invalid data that authentication does not cover."""
+    """Structurally invalid data that authentication does not cover.
+
+    Raised by ``FileSystem.fsck()`` too, then with the ``report``."""
 
     status = -15
 

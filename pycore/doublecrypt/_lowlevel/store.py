@@ -105,9 +105,9 @@ class Store:
         self.close()
 
 
-def _new(fn: Callable[..., int], *args: Any) -> Any:
+def _new(fn: Callable[..., int], *args: Any, path: str | None = None) -> Any:
     out = ffi.new("dc_store **")
-    check(fn(out, *args))
+    check(fn(out, *args), path)
     return out[0]
 
 
@@ -138,7 +138,12 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
     return int(block_size[0]), int(total[0])
 
 
-@ffi.def_extern()  # type: ignore[untyped-decorator]
+def _cancel_on_error(exception: object, exc_value: object, traceback: object) -> int:
+    """A progress callback that raises (Ctrl-C included) cancels the work."""
+    return 1
+
+
+@ffi.def_extern(onerror=_cancel_on_error)  # type: ignore[untyped-decorator]
 def _dc_py_progress(payload: Any, done: int, total: int) -> int:
     callback = ffi.from_handle(payload)
     try:
@@ -160,11 +165,11 @@ class FileStore(Store):
     ) -> None:
         if block_size is None:
             block_size, _ = probe_image(path)
-        super().__init__(self._open(_path(path), block_size, read_only))
+        super().__init__(self._open(_path(path), block_size, read_only, os.fspath(path)))
         self.path = os.fspath(path)
 
-    def _open(self, path: bytes, block_size: int, read_only: bool) -> Any:
-        return _new(lib.dc_store_open_file, path, block_size, int(read_only))
+    def _open(self, path: bytes, block_size: int, read_only: bool, name: str) -> Any:
+        return _new(lib.dc_store_open_file, path, block_size, int(read_only), path=name)
 
     @classmethod
     def create(
@@ -185,6 +190,7 @@ class FileStore(Store):
             total_blocks,
             lib._dc_py_progress if progress is not None else ffi.NULL,
             keep if keep is not None else ffi.NULL,
+            path=os.fspath(path),
         )
         store = cls.__new__(cls)
         Store.__init__(store, handle)
@@ -195,8 +201,8 @@ class FileStore(Store):
 class DeviceStore(FileStore):
     """A raw block device (size from seeking to its end)."""
 
-    def _open(self, path: bytes, block_size: int, read_only: bool) -> Any:
-        return _new(lib.dc_store_open_device, path, block_size, int(read_only))
+    def _open(self, path: bytes, block_size: int, read_only: bool, name: str) -> Any:
+        return _new(lib.dc_store_open_device, path, block_size, int(read_only), path=name)
 
 
 class CachedStore(Store):

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import FileSystem, KdfParams, open_image
+from .errors import EXIT_FAILURE, CliError
 
 SKIP_DIRS = {
     ".git",
@@ -95,7 +96,7 @@ def demo(source: Path | None, keep: bool) -> None:
     root = source or default_source()
     files = source_files(root)
     if not files:
-        raise click.ClickException(f"no files under {root}")
+        raise CliError(f"no files under {root}", EXIT_FAILURE)
     workdir = Path(tempfile.mkdtemp(prefix="doublecrypt-demo-"))
     image = workdir / "demo.img"
     passphrase = secrets.token_urlsafe(18)
@@ -164,7 +165,7 @@ def demo(source: Path | None, keep: bool) -> None:
         results.add_row("commit generation", str(stats.generation))
         console.print(results)
         if bad or leaked:
-            raise click.ClickException(f"demo failed: {len(bad)} mismatched files, leak={leaked}")
+            raise CliError(f"demo failed: {len(bad)} mismatched files, leak={leaked}", EXIT_FAILURE)
         console.print(
             "[bold green]demo passed[/]: everything read back intact; "
             "the image is indistinguishable from random bytes"
