@@ -586,6 +586,7 @@ int dc_fs_write(dc_fs *fs, const char *path, uint64_t offset, const void *buf,
                           "offset + length past the largest file size");
     if (rc == DC_OK && len > 0)
         rc = dc__fs_end_op(fs, dc__file_write(fs, &loc, offset, buf, len));
+    dc__fs_detail(fs, rc);
     pthread_mutex_unlock(&fs->lock);
     return rc;
 }
@@ -601,6 +602,7 @@ int dc_fs_read(dc_fs *fs, const char *path, uint64_t offset, void *buf,
     int rc = file_loc(fs, path, &loc);
     if (rc == DC_OK)
         rc = dc__file_read(fs, &loc, offset, buf, len, out_read);
+    dc__fs_detail(fs, rc);
     pthread_mutex_unlock(&fs->lock);
     return rc;
 }
@@ -618,6 +620,7 @@ int dc_fs_truncate(dc_fs *fs, const char *path, uint64_t size) {
         rc = dc__fs_error(fs, DC_ERR_INVALID_ARGUMENT, "size too large");
     if (rc == DC_OK)
         rc = dc__fs_end_op(fs, dc__file_truncate(fs, &loc, size));
+    dc__fs_detail(fs, rc);
     pthread_mutex_unlock(&fs->lock);
     return rc;
 }

@@ -38,6 +38,12 @@ int dc__fs_error(dc_fs *fs, int rc, const char *fmt, ...) {
     return rc;
 }
 
+int dc__fs_detail(dc_fs *fs, int rc) {
+    if (rc < 0 && fs->errmsg[0] == 0)
+        snprintf(fs->errmsg, sizeof fs->errmsg, "%s", dc_strerror(rc));
+    return rc;
+}
+
 const char *dc_fs_errmsg(const dc_fs *fs) {
     if (fs == NULL)
         return "no filesystem handle";

@@ -185,7 +185,7 @@ static void fill_stat(const dc__inode *ino, dc_stat *st) {
             return DC_ERR_INVALID_ARGUMENT;                                    \
         pthread_mutex_lock(&(fs)->lock);                                       \
         (fs)->errmsg[0] = 0;                                                   \
-        int rc_ = (body);                                                      \
+        int rc_ = dc__fs_detail((fs), (body));                                 \
         pthread_mutex_unlock(&(fs)->lock);                                     \
         return rc_;                                                            \
     } while (0)

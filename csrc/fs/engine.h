@@ -255,6 +255,9 @@ struct dc_fs {
 
 /* dc_fs.c */
 int dc__fs_error(dc_fs *fs, int rc, const char *fmt, ...);
+/* Return rc, making sure a failure leaves at least dc_strerror's text in
+ * the handle's message. */
+int dc__fs_detail(dc_fs *fs, int rc);
 int dc__fs_begin_op(dc_fs *fs);
 int dc__fs_end_op(dc_fs *fs, int rc);
 int64_t dc__now_ns(void);
