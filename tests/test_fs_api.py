@@ -286,3 +286,29 @@ def test_cached_store_batches_io() -> None:
     with doublecrypt.FileSystem(DictStore(blocks, 4096, 4096), KEY) as fs:
         assert len(fs.listdir("/")) == 50
         fs.fsck()
+
+
+def test_large_files_renamed_and_removed_inside_a_transaction(fs: doublecrypt.FileSystem) -> None:
+    chunk = fs.statvfs().chunk_size
+    big = os.urandom(12 * chunk + 5)  # more extents than fit inline: an extent tree
+    with fs.transaction():
+        fs.mkdir("/d")
+        fs.write_bytes("/d/big", big)
+        fs.rename("/d/big", "/d/renamed")
+        with fs.open("/d/renamed", "r+b") as f:
+            f.seek(3 * chunk)
+            f.write(b"patched")
+        fs.rename("/d", "/moved")
+        fs.write_bytes("/gone", big)
+        fs.remove("/gone")
+    expected = bytearray(big)
+    expected[3 * chunk : 3 * chunk + 7] = b"patched"
+    assert fs.read_bytes("/moved/renamed") == bytes(expected)
+    assert not fs.exists("/gone")
+    report = fs.fsck()
+    assert report.leaked_blocks == 0
+    with fs.transaction():
+        fs.truncate("/moved/renamed", 2 * chunk)  # back to inline extents
+        fs.rename("/moved/renamed", "/small")
+    assert fs.read_bytes("/small") == bytes(expected[: 2 * chunk])
+    fs.fsck()
