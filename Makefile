@@ -11,7 +11,8 @@ BUILD := build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_PACKAGES := python3 gcc g++ make pkg-config libsodium-dev python3-venv python3-dev \
-                clang-format valgrind default-jdk-headless libjna-java
+                clang-format valgrind default-jdk-headless libjna-java \
+                clang libclang-rt-14-dev
 
 HEADER_DECLS := $(PYTHON) csrc/header_decls.py
 # Read with sed/grep (not Python) so they resolve before python3 is installed.
@@ -37,7 +38,8 @@ SONAME := libdoublecrypt.so.$(ABI)
 LIB_REAL := $(BUILD)/libdoublecrypt.so.$(VERSION)
 LIB_OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(C_SOURCES))
 
-.PHONY: all deps venv lib ctest lint format test pytest demo bench install wheel clean
+.PHONY: all deps venv lib ctest lint format test pytest demo bench install wheel clean \
+        fuzz fuzz-regress fuzz-build
 
 all: lib venv
 
@@ -131,10 +133,113 @@ $(BUILD)/ctest/unit: $(C_TESTS) tests/c/unit.h $(C_SOURCES) $(HEADERS)
 ctest: deps $(BUILD)/ctest/unit
 	ASAN_OPTIONS=detect_leaks=1 $(BUILD)/ctest/unit
 
+# ---- threads under ThreadSanitizer (docs/RELIABILITY.md, "Threads") -------
+
+# tests/c/threads/test_threads.c: 8 threads share one dc_fs; every engine
+# source is compiled in with -fsanitize=thread, so any data race fails it.
+TSAN_CFLAGS = $(CFLAGS_COMMON) -O1 -g -fsanitize=thread -fno-omit-frame-pointer -DDC_STATIC
+THREAD_TESTS := $(wildcard tests/c/threads/*.c)
+
+$(BUILD)/tsan/test_threads: $(THREAD_TESTS) $(C_SOURCES) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TSAN_CFLAGS) $(SODIUM_CFLAGS) -o $@ $(THREAD_TESTS) $(C_SOURCES) \
+	  $(SODIUM_LIBS) -pthread
+
+.PHONY: tsan
+tsan: deps $(BUILD)/tsan/test_threads
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" $(BUILD)/tsan/test_threads
+
+# Not part of `make test` (about 30 s): Python tests against a copy of the
+# extension built with ASan+UBSan, the sanitizer runtimes preloaded into the
+# (uninstrumented) interpreter. Leak checking is off (the interpreter's own
+# allocations) and huge allocations return NULL (a bad-input row asks for
+# 16 PiB and expects OutOfMemoryError).
+ASAN_PY := $(BUILD)/asan-py
+ASAN_PYTESTS ?= tests/test_fs_api.py tests/test_tamper.py tests/test_bad_input.py \
+                tests/test_recovery.py tests/test_fs_stateful.py tests/test_passphrase.py
+ASAN_PY_ENV = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+              ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+              UBSAN_OPTIONS=print_stacktrace=1 PYTHONPATH=$(ASAN_PY)/pkg
+
+$(ASAN_PY)/pkg/doublecrypt/.built: $(C_SOURCES) $(HEADERS) csrc/ffi_build.py csrc/header_decls.py \
+                                   csrc/buildflags.py $(shell find pycore/doublecrypt -name '*.py')
+	rm -rf $(ASAN_PY) && mkdir -p $(ASAN_PY)/pkg && cp -r csrc include $(ASAN_PY)/
+	CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g" \
+	  LDFLAGS="-fsanitize=address,undefined" $(PY) -c "import sys; sys.path.insert(0, 'csrc'); \
+	  import ffi_build; ffi_build.ffibuilder.compile(tmpdir='$(ASAN_PY)')" > $(ASAN_PY)/build.log 2>&1 \
+	  || { cat $(ASAN_PY)/build.log; exit 1; }
+	cp -r pycore/doublecrypt $(ASAN_PY)/pkg/ && rm -f $(ASAN_PY)/pkg/doublecrypt/_native*.so
+	cp $(ASAN_PY)/doublecrypt/_native*.so $(ASAN_PY)/pkg/doublecrypt/
+	touch $@
+
+.PHONY: pytest-asan
+pytest-asan: venv $(ASAN_PY)/pkg/doublecrypt/.built
+	$(ASAN_PY_ENV) $(PY) -c "import doublecrypt._native as n; assert '$(ASAN_PY)' in n.__file__, n.__file__"
+	$(ASAN_PY_ENV) $(PY) -m pytest -q -p no:cacheprovider $(ASAN_PYTESTS)
+
+# ---- fuzzing: tests/fuzz, described in docs/RELIABILITY.md ("Fuzzing") ---
+
+# One target per tests/fuzz/fuzz_*.c. `fuzz-regress` links each with
+# tests/fuzz/regression_driver.c under ctest's sanitizer flags and runs it
+# over its committed corpus, tests/fuzz/corpus/<target>/. `fuzz` links each
+# with libFuzzer (clang) and runs it for FUZZ_SECONDS, FUZZ_JOBS at a time;
+# new inputs go to $(BUILD)/fuzz/scratch/<target>, crashes to
+# $(BUILD)/fuzz/artifacts.
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_DEPS = $(HEADERS) $(wildcard csrc/*/*.h) tests/fuzz/fuzz_common.h
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 2
+FUZZ_CC ?= clang
+FUZZ_CFLAGS = $(CFLAGS_COMMON) -O1 -g -fsanitize=address,undefined \
+              -fno-omit-frame-pointer -fno-sanitize-recover=all -DDC_STATIC
+# Longest input per target: a little over what its decoder can use.
+FUZZ_MAX_LEN_fuzz_envelope_open := 8400
+FUZZ_MAX_LEN_fuzz_header := 4200
+FUZZ_MAX_LEN_fuzz_root_pointer := 512
+FUZZ_MAX_LEN_fuzz_model := 4100
+FUZZ_MAX_LEN_fuzz_mount := 16384
+FUZZ_MAX_LEN_fuzz_compat_json := 8192
+
+REGRESS_DIR := $(BUILD)/fuzz/regress
+REGRESS_OBJS := $(patsubst csrc/%.c,$(REGRESS_DIR)/obj/%.o,$(C_SOURCES))
+LIBFUZZER_DIR := $(BUILD)/fuzz/libfuzzer
+LIBFUZZER_OBJS := $(patsubst csrc/%.c,$(LIBFUZZER_DIR)/obj/%.o,$(C_SOURCES))
+
+# Kept between builds (make would delete them as intermediate files).
+.SECONDARY: $(REGRESS_OBJS) $(LIBFUZZER_OBJS)
+
+$(REGRESS_DIR)/obj/%.o: csrc/%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(SODIUM_CFLAGS) -c $< -o $@
+
+$(REGRESS_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/regression_driver.c $(REGRESS_OBJS) $(FUZZ_DEPS)
+	$(CC) $(SAN_CFLAGS) $(SODIUM_CFLAGS) -o $@ $< tests/fuzz/regression_driver.c \
+	  $(REGRESS_OBJS) $(SODIUM_LIBS) -pthread
+
+fuzz-regress: deps $(addprefix $(REGRESS_DIR)/,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  ASAN_OPTIONS=detect_leaks=1 $(REGRESS_DIR)/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+$(LIBFUZZER_DIR)/obj/%.o: csrc/%.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(SODIUM_CFLAGS) -c $< -o $@
+
+$(LIBFUZZER_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBFUZZER_OBJS) $(FUZZ_DEPS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(SODIUM_CFLAGS) -o $@ $< \
+	  $(LIBFUZZER_OBJS) $(SODIUM_LIBS) -pthread
+
+fuzz-build: deps $(addprefix $(LIBFUZZER_DIR)/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	tests/fuzz/run_fuzzers.sh $(LIBFUZZER_DIR) $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS) \
+	  $(foreach t,$(FUZZ_TARGETS),$(t):$(FUZZ_MAX_LEN_$(t)))
+
 # ---- lint -------------------------------------------------------------------
 
 CLANG_FORMAT_FILES = $(wildcard include/*.h include/doublecrypt/*.h csrc/*.h csrc/*/*.h csrc/*/*.c \
-                       tests/c/*.c tests/c/*.h tests/c/programs/*.c tests/abi/*.c bench/c/*.c)
+                       tests/c/*.c tests/c/*.h tests/c/programs/*.c tests/abi/*.c bench/c/*.c \
+                       tests/fuzz/*.c tests/fuzz/*.h tests/c/threads/*.c)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -155,7 +260,14 @@ pytest: venv lib
 	$(PY) -m pytest -q
 
 # `wheel` first, so tests/test_wheel.py reuses that wheel instead of building one
-test: venv lint lib ctest wheel pytest
+test: venv lint lib ctest tsan fuzz-regress wheel pytest
+
+# Not part of `make test`: the long runs described in docs/RELIABILITY.md
+# (tests/test_crash.py: 10,000 crash points over randomized workloads).
+SLOW_TESTS := tests/test_crash.py
+.PHONY: test-slow
+test-slow: venv lib
+	DC_SLOW_TESTS=1 $(PY) -m pytest -q $(SLOW_TESTS)
 
 demo: venv
 	$(VENV)/bin/doublecrypt demo

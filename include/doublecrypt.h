@@ -18,6 +18,7 @@
 #include "doublecrypt/codec.h"
 #include "doublecrypt/alloc.h"
 #include "doublecrypt/store.h"
+#include "doublecrypt/fault.h"
 #include "doublecrypt/fs.h"
 #include "doublecrypt/keyslot.h"
 

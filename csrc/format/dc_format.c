@@ -169,8 +169,10 @@ int dc__inode_decode(const unsigned char *p, size_t len, dc__inode *ino) {
     ino->mtime_ns = (int64_t)dc__load_u64le(p + 24);
     ino->ctime_ns = (int64_t)dc__load_u64le(p + 32);
     ino->blocks = dc__load_u64le(p + 40);
+    /* No size past INT64_MAX is ever written (dc_fs_write and
+     * dc_fs_truncate stop there), and file offset arithmetic relies on it. */
     if ((ino->type != DC_TYPE_FILE && ino->type != DC_TYPE_DIRECTORY) ||
-        p[3] != 0)
+        p[3] != 0 || ino->size > (uint64_t)INT64_MAX)
         return DC_ERR_CORRUPT;
     size_t n = DC__INODE_FIXED_BYTES;
     switch (ino->extent_format) {

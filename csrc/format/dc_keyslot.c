@@ -38,13 +38,23 @@ static void slot_ad(unsigned char *ad, const unsigned char *volume_id, int i,
 #define AD_BYTES                                                               \
     (sizeof slot_context - 1 + DC_CODEC_VOLUME_IDBYTES + 1 + AD_FIELDS)
 
+/* Argon2id costs a slot may carry: libsodium's minimum up to its
+ * "sensitive" level (4 passes, 1 GiB). A header is untrusted input until a
+ * slot opens, and libsodium's own maxima (2^32 - 1 passes, 4 TiB) would let a
+ * crafted header make an unlock attempt run for hours or allocate terabytes;
+ * dc__keyslot_fill refuses the same range, so every slot written can be
+ * opened. */
+static int costs_ok(uint64_t ops, uint64_t mem) {
+    return ops >= crypto_pwhash_argon2id_OPSLIMIT_MIN &&
+           ops <= crypto_pwhash_argon2id_OPSLIMIT_SENSITIVE &&
+           mem >= crypto_pwhash_argon2id_MEMLIMIT_MIN &&
+           mem <= crypto_pwhash_argon2id_MEMLIMIT_SENSITIVE;
+}
+
 static int derive_kek(unsigned char *kek, const unsigned char *passphrase,
                       size_t len, const unsigned char *slot) {
     uint64_t ops = dc__load_u64le(slot + 8), mem = dc__load_u64le(slot + 16);
-    if (ops < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
-        ops > crypto_pwhash_argon2id_OPSLIMIT_MAX ||
-        mem < crypto_pwhash_argon2id_MEMLIMIT_MIN || mem > SIZE_MAX ||
-        mem > crypto_pwhash_argon2id_MEMLIMIT_MAX)
+    if (!costs_ok(ops, mem))
         return DC_ERR_CORRUPT;
     if (crypto_pwhash(kek, crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                       (const char *)passphrase, len, slot + 24,
@@ -62,6 +72,8 @@ int dc__keyslot_fill(unsigned char *header, int i,
     unsigned char kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
     unsigned char ad[AD_BYTES];
     unsigned char *slot = slot_at(header, i);
+    if (!costs_ok(opslimit, memlimit))
+        return DC_ERR_INVALID_ARGUMENT;
     dc__random_fill(slot, DC__KEYSLOT_BYTES);
     slot[0] = STATE_ARGON2ID;
     memset(slot + 1, 0, 7);

@@ -435,7 +435,11 @@ static int read_one(read_job *j, size_t i) {
                        blk);
     if (rc != DC_OK)
         return rc;
-    size_t have = e->len < got ? e->len : got; /* bytes past len read as 0 */
+    /* An extent never claims more than its block holds (the write path and
+     * fsck say the same): anything else is corruption, not zeros. */
+    if (got < e->len)
+        return DC_ERR_CORRUPT;
+    size_t have = e->len; /* bytes past len read as 0 */
     if (whole) {
         memset(dst + have, 0, C - have);
     } else if (have > lo) {

@@ -7,8 +7,10 @@
  * the slot the previous commit did not use. The barrier makes the previous
  * root pointer durable too, so the blocks the previous commit freed become
  * reusable only then; blocks this commit frees wait for the next barrier.
- * A crash therefore always leaves an intact tree behind the newest valid
- * root pointer.
+ * A read-write mount syncs before anything is written, so the root pointer
+ * it chose is durable before the other slot's tree (free to this mount) can
+ * be overwritten. A crash therefore always leaves an intact tree behind the
+ * newest valid root pointer.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -346,6 +348,7 @@ int dc_fs_format(dc_fs **out, dc_store *store, const unsigned char *master_key,
  * once; a second reference is corruption. */
 typedef struct mark_ctx {
     dc_fs *fs;
+    uint64_t next_inode; /* of the superblock being verified */
 } mark_ctx;
 
 static int mark_block(dc_fs *fs, uint64_t block) {
@@ -364,9 +367,14 @@ static int mark_node(void *ctx, const dc__ref *ref, unsigned level) {
 
 static int mark_inode_block(void *ctx, uint64_t block, int is_data,
                             const dc__extent *extent) {
-    (void)is_data;
-    (void)extent;
-    return mark_block(((mark_ctx *)ctx)->fs, block);
+    dc_fs *fs = ((mark_ctx *)ctx)->fs;
+    /* No extent is written longer than a chunk; reads and rewrites of a
+     * chunk size their buffers by it. */
+    if (is_data && extent->len > fs->vol.chunk)
+        return dc__fs_error(
+            fs, DC_ERR_CORRUPT, "extent in block %llu claims %lu bytes",
+            (unsigned long long)block, (unsigned long)extent->len);
+    return mark_block(fs, block);
 }
 
 static int mark_entry(void *ctx, const unsigned char *key, size_t klen,
@@ -375,6 +383,12 @@ static int mark_entry(void *ctx, const unsigned char *key, size_t klen,
     dc__inode ino;
     if (klen < 9 || dc__inode_decode(val, vlen, &ino) != DC_OK)
         return dc__fs_error(m->fs, DC_ERR_CORRUPT, "bad directory entry");
+    /* Numbers come from next_inode and are never reused: one at or past it
+     * would be handed out again by the next create. */
+    if (ino.id <= DC__ROOT_INODE || ino.id >= m->next_inode)
+        return dc__fs_error(
+            m->fs, DC_ERR_CORRUPT, "inode %llu outside 2..next inode %llu",
+            (unsigned long long)ino.id, (unsigned long long)m->next_inode);
     (void)key;
     return dc__inode_blocks(&m->fs->vol, &ino, mark_inode_block, m);
 }
@@ -397,7 +411,7 @@ static int try_root(dc_fs *fs, const dc__root *root, int slot) {
         sb.root_dir.id != DC__ROOT_INODE)
         return rc != DC_OK ? rc : DC_ERR_CORRUPT;
     rc = mark_block(fs, root->superblock.block);
-    mark_ctx m = {fs};
+    mark_ctx m = {fs, sb.next_inode};
     if (rc == DC_OK) {
         dc__bt_drop(&fs->ns);
         rc = dc__bt_walk(&fs->vol, DC_KIND_DIRECTORY, &sb.namespace_root,
@@ -470,6 +484,17 @@ static int mount_volume(dc_fs *fs, const unsigned char *master_key,
             "generation %llu (root pointer %c) does not verify: "
             "%s",
             (unsigned long long)roots[i].generation, "AB"[i], dc_strerror(rc));
+    /* What was just read may not be durable yet (a writer that died without
+     * syncing, its writes still in a cache). The allocator now treats the
+     * other slot's tree as free, so make this root pointer durable before
+     * any commit can overwrite that tree: else a power loss could leave the
+     * older root pointer newest, over a tree no longer intact. */
+    if (!fs->read_only) {
+        rc = dc_store_sync(fs->vol.store);
+        if (rc != DC_OK)
+            return dc__fs_error(fs, rc, "cannot sync the store: %s",
+                                dc_strerror(rc));
+    }
     fs->errmsg[0] = 0;
     return DC_OK;
 }
@@ -556,7 +581,18 @@ int dc_fs_abort(dc_fs *fs) {
     return rc;
 }
 
-int dc_fs_in_transaction(const dc_fs *fs) { return fs ? fs->in_txn : 0; }
+int dc_fs_in_transaction(const dc_fs *fs) {
+    if (fs == NULL)
+        return 0;
+    /* Under the lock: another thread may be beginning or ending one. The
+     * handle is never itself const (only the caller's pointer is), so
+     * casting the const away to lock it is well defined. */
+    dc_fs *h = (dc_fs *)fs;
+    pthread_mutex_lock(&h->lock);
+    int in_txn = h->in_txn;
+    pthread_mutex_unlock(&h->lock);
+    return in_txn;
+}
 
 int dc_fs_statvfs(dc_fs *fs, dc_statvfs *out) {
     if (fs == NULL || out == NULL)

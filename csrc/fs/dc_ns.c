@@ -572,6 +572,14 @@ static int do_dir_next(dc_dir *d, char *name, size_t cap, dc_stat *st) {
     }
     if (rc != DC_OK)
         return rc;
+    /* The cursor only moves forward: a tree whose separator keys disagree
+     * with its leaves could otherwise return the same entry forever. */
+    size_t common = flen < klen ? flen : klen;
+    int order = memcmp(found, key, common);
+    if (order < 0 || (order == 0 && flen < klen))
+        return dc__fs_error(fs, DC_ERR_CORRUPT,
+                            "namespace tree out of order (directory %llu)",
+                            (unsigned long long)d->dir);
     dc__inode ino;
     rc = dc__inode_decode(val, vlen, &ino);
     if (rc != DC_OK)

@@ -193,6 +193,13 @@ int dc__bt_discard_all(dc__btree *t, dc__entry_fn on_entry, void *ctx);
 /* Entry i of a tree that dc__bt_small accepted. */
 int dc__bt_leaf_entry(dc__btree *t, size_t i, unsigned char *key, size_t *klen,
                       unsigned char *val, size_t *vlen);
+/* Check one node's plaintext as a read from disk would decode it (level,
+ * count, entry bounds, strictly increasing keys, exact length), then
+ * re-encode it: DC_OK, DC_ERR_CORRUPT / DC_ERR_NO_MEMORY from decoding, or
+ * DC_ERR_INTERNAL when the re-encoding differs from the input. Nothing is
+ * kept. An entry point for the fuzzers (tests/fuzz) and for checkers such
+ * as fsck. */
+int dc__bt_check_node(const unsigned char *p, size_t len);
 
 /* ---- the filesystem handle (fs/dc_fs.c, dc_ns.c, dc_file.c, dc_fsck.c) --- */
 

@@ -10,10 +10,12 @@ int main(void) {
     test_alloc();
     test_fs();
     test_store();
+    test_fault();
+    test_bad_input();
     if (unit_failures) {
         fprintf(stderr, "%d C unit check(s) failed\n", unit_failures);
         return 1;
     }
-    printf("C unit tests: 5 passed, 0 failed\n");
+    printf("C unit tests: 7 passed, 0 failed\n");
     return 0;
 }

@@ -32,5 +32,7 @@ void test_codec(void);
 void test_alloc(void);
 void test_fs(void);
 void test_store(void);
+void test_fault(void);
+void test_bad_input(void);
 
 #endif

@@ -9,11 +9,30 @@ from typing import Any
 from .. import errors
 from .._native import ffi, lib
 
-__all__ = ["borrow", "check", "ffi", "lib", "version"]
+__all__ = ["borrow", "c_call", "check", "ffi", "lib", "u64_array", "version"]
 
 
 def _init() -> None:
     check(lib.dc_init())
+
+
+def c_call(fn: Any, *args: Any) -> Any:
+    """Call a C function; a Python int that does not fit the C parameter
+    (a negative size, an offset of 2**64) is an InvalidArgumentError, not
+    cffi's OverflowError."""
+    try:
+        return fn(*args)
+    except OverflowError:
+        name = getattr(fn, "__name__", "a C function")
+        raise errors.InvalidArgumentError(f"a number is out of range for {name}") from None
+
+
+def u64_array(values: Any) -> Any:
+    """A C uint64_t[] of block ids; out-of-range values are invalid arguments."""
+    try:
+        return ffi.new("uint64_t[]", list(values))
+    except OverflowError:
+        raise errors.InvalidArgumentError("a block id is out of range") from None
 
 
 def check(status: int, path: str | None = None) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from typing_extensions import Buffer
 
 from .. import errors
-from ._core import borrow, check, ffi, lib
+from ._core import borrow, c_call, check, ffi, lib, u64_array
 
 __all__ = [
     "Allocator",
@@ -72,7 +72,7 @@ def hkdf_sha256(ikm: Buffer, *, salt: Buffer = b"", info: Buffer = b"", length: 
         raise errors.InvalidArgumentError(f"length must be 1..{lib.DC_KDF_HKDF_MAX_OUTPUT}")
     out = ffi.new("unsigned char[]", length)
     with borrow(salt) as s, borrow(ikm) as i, borrow(info) as n:
-        check(lib.dc_kdf_hkdf_sha256(out, length, *s, *i, *n))
+        check(c_call(lib.dc_kdf_hkdf_sha256, out, length, *s, *i, *n))
     return bytes(ffi.buffer(out))
 
 
@@ -83,12 +83,12 @@ def derive_subkey(master_key: Buffer, purpose: int) -> bytearray:
     out = bytearray(SUBKEY_BYTES)
     with borrow(master_key) as (key, nbytes), borrow(out, writable=True) as (dst, _):
         _exact("master key", nbytes, MASTER_KEY_BYTES)
-        check(lib.dc_kdf_derive_subkey(dst, purpose, key))
+        check(c_call(lib.dc_kdf_derive_subkey, dst, purpose, key))
     return out
 
 
 def subkey_label(purpose: int) -> str:
-    label = lib.dc_kdf_subkey_label(purpose)
+    label = c_call(lib.dc_kdf_subkey_label, purpose)
     if label == ffi.NULL:
         raise errors.InvalidArgumentError(f"unknown sub-key purpose {purpose}")
     return str(ffi.string(label).decode())
@@ -99,7 +99,7 @@ def random_bytes(length: int) -> bytes:
     if length < 0:
         raise errors.InvalidArgumentError("length must not be negative")
     out = ffi.new("unsigned char[]", max(length, 1))
-    check(lib.dc_random_fill(out, length))
+    check(c_call(lib.dc_random_fill, out, length))
     return bytes(ffi.buffer(out, length))
 
 
@@ -156,18 +156,20 @@ class Codec:
         if threads < 0:
             raise errors.InvalidArgumentError("threads must not be negative")
         opts = ffi.new("dc_codec_options *")
-        check(lib.dc_codec_options_init(opts))
+        check(c_call(lib.dc_codec_options_init, opts))
         opts.block_size = block_size
+        if threads > lib.DC_CODEC_MAX_THREADS:
+            raise errors.InvalidArgumentError(f"threads must be 0..{lib.DC_CODEC_MAX_THREADS}")
         opts.threads = threads
         out = ffi.new("dc_codec **")
         with borrow(key) as (k, klen), borrow(volume_id) as (v, vlen):
             _exact("key", klen, KEY_BYTES)
             _exact("volume id", vlen, VOLUME_ID_BYTES)
-            check(lib.dc_codec_new(out, k, v, opts))
+            check(c_call(lib.dc_codec_new, out, k, v, opts))
         self._codec: Any = ffi.gc(out[0], lib.dc_codec_free)
-        self.block_size: int = lib.dc_codec_block_size(self._codec)
-        self.max_plaintext: int = lib.dc_codec_max_plaintext(self._codec)
-        self.threads: int = lib.dc_codec_threads(self._codec)
+        self.block_size: int = c_call(lib.dc_codec_block_size, self._codec)
+        self.max_plaintext: int = c_call(lib.dc_codec_max_plaintext, self._codec)
+        self.threads: int = c_call(lib.dc_codec_threads, self._codec)
 
     def close(self) -> None:
         """Wipe the key and stop the worker threads now (idempotent)."""
@@ -190,7 +192,7 @@ class Codec:
         """Seal ``plaintext`` as object ``kind`` of block ``block_id``."""
         out = _uninitialized("unsigned char[]", self.block_size)
         with borrow(plaintext) as (buf, nbytes):
-            check(lib.dc_codec_seal(self._handle(), out, block_id, kind, buf, nbytes))
+            check(c_call(lib.dc_codec_seal, self._handle(), out, block_id, kind, buf, nbytes))
         return bytes(ffi.buffer(out))
 
     def open(self, block_id: int, kind: int, block: Buffer) -> bytes:
@@ -199,7 +201,7 @@ class Codec:
         length = ffi.new("size_t *", self.max_plaintext)
         with borrow(block) as (src, nbytes):
             _exact("block", nbytes, self.block_size)
-            check(lib.dc_codec_open(self._handle(), out, length, block_id, kind, src))
+            check(c_call(lib.dc_codec_open, self._handle(), out, length, block_id, kind, src))
         return bytes(ffi.buffer(out, length[0]))
 
     def seal_batch(
@@ -231,11 +233,12 @@ class Codec:
                 except (TypeError, BufferError) as exc:
                     raise errors.InvalidArgumentError("plaintexts must be buffers") from exc
                 check(
-                    lib.dc_codec_seal_batch(
+                    c_call(
+                        lib.dc_codec_seal_batch,
                         self._handle(),
                         tbuf,
                         count,
-                        ffi.new("uint64_t[]", block_ids),
+                        u64_array(block_ids),
                         kinds,
                         ffi.new("unsigned char *[]", lent),
                         ffi.new("size_t[]", [len(b) for b in lent]),
@@ -270,14 +273,15 @@ class Codec:
                     "out must be a writable buffer of count*max_plaintext"
                 )
             check(
-                lib.dc_codec_open_batch(
+                c_call(
+                    lib.dc_codec_open_batch,
                     self._handle(),
                     tbuf,
                     stride,
                     lens,
                     ffi.NULL,
                     count,
-                    ffi.new("uint64_t[]", block_ids),
+                    u64_array(block_ids),
                     kinds,
                     source,
                 )
@@ -290,50 +294,50 @@ class Allocator:
 
     def __init__(self, total_blocks: int) -> None:
         out = ffi.new("dc_allocator **")
-        check(lib.dc_allocator_new(out, total_blocks))
+        check(c_call(lib.dc_allocator_new, out, total_blocks))
         self._alloc: Any = ffi.gc(out[0], lib.dc_allocator_free)
 
     def alloc(self) -> int:
         out = ffi.new("uint64_t *")
-        check(lib.dc_allocator_alloc(self._alloc, out))
+        check(c_call(lib.dc_allocator_alloc, self._alloc, out))
         return int(out[0])
 
     def alloc_run(self, count: int) -> int:
         """Allocate ``count`` contiguous blocks and return the first."""
         out = ffi.new("uint64_t *")
-        check(lib.dc_allocator_alloc_run(self._alloc, out, count))
+        check(c_call(lib.dc_allocator_alloc_run, self._alloc, out, count))
         return int(out[0])
 
     def release(self, block: int) -> None:
-        check(lib.dc_allocator_release(self._alloc, block))
+        check(c_call(lib.dc_allocator_release, self._alloc, block))
 
     def release_deferred(self, block: int) -> None:
-        check(lib.dc_allocator_release_deferred(self._alloc, block))
+        check(c_call(lib.dc_allocator_release_deferred, self._alloc, block))
 
     def commit_durable(self) -> None:
-        lib.dc_allocator_commit_durable(self._alloc)
+        c_call(lib.dc_allocator_commit_durable, self._alloc)
 
     def abort_deferred(self) -> None:
-        lib.dc_allocator_abort_deferred(self._alloc)
+        c_call(lib.dc_allocator_abort_deferred, self._alloc)
 
     def mark_used(self, block: int) -> None:
-        check(lib.dc_allocator_mark_used(self._alloc, block))
+        check(c_call(lib.dc_allocator_mark_used, self._alloc, block))
 
     def rebuild(self, blocks: Iterable[int]) -> None:
         ids = list(blocks)
-        check(lib.dc_allocator_rebuild(self._alloc, ffi.new("uint64_t[]", ids), len(ids)))
+        check(c_call(lib.dc_allocator_rebuild, self._alloc, u64_array(ids), len(ids)))
 
     def is_used(self, block: int) -> bool:
-        return bool(lib.dc_allocator_is_used(self._alloc, block))
+        return bool(c_call(lib.dc_allocator_is_used, self._alloc, block))
 
     @property
     def total_blocks(self) -> int:
-        return int(lib.dc_allocator_total_blocks(self._alloc))
+        return int(c_call(lib.dc_allocator_total_blocks, self._alloc))
 
     @property
     def free_blocks(self) -> int:
-        return int(lib.dc_allocator_free_blocks(self._alloc))
+        return int(c_call(lib.dc_allocator_free_blocks, self._alloc))
 
     @property
     def deferred_blocks(self) -> int:
-        return int(lib.dc_allocator_deferred_blocks(self._alloc))
+        return int(c_call(lib.dc_allocator_deferred_blocks, self._alloc))

@@ -10,7 +10,7 @@ from typing import Any
 from typing_extensions import Buffer
 
 from .. import errors
-from ._core import borrow, ffi, lib
+from ._core import borrow, c_call, ffi, lib
 from .codec import MASTER_KEY_BYTES
 from .store import Store
 
@@ -119,21 +119,25 @@ class FsHandle:
     @classmethod
     def _open(cls, fn: Any, store: Store, key: Buffer, read_only: bool, threads: int) -> FsHandle:
         opts = ffi.new("dc_fs_options *")
-        lib.dc_fs_options_init(opts)
+        c_call(lib.dc_fs_options_init, opts)
         opts.read_only = int(read_only)
+        if not 0 <= threads <= lib.DC_CODEC_MAX_THREADS:
+            raise errors.InvalidArgumentError(
+                f"threads must be 0..{lib.DC_CODEC_MAX_THREADS} (0: one per CPU)"
+            )
         opts.threads = threads
         out = ffi.new("dc_fs **")
         with borrow(key) as (raw_key, nbytes):
             _check_key(nbytes)
             handle = store._take()
             store._released()
-            rc = fn(out, handle, raw_key, opts)
+            rc = c_call(fn, out, handle, raw_key, opts)
         if rc < 0:
             detail = ""
             if isinstance(getattr(store, "last_error", None), BaseException):
                 detail = f": {store.last_error}"  # type: ignore[attr-defined]
             raise errors.error_for_status(
-                rc, ffi.string(lib.dc_strerror(rc)).decode() + detail
+                rc, ffi.string(c_call(lib.dc_strerror, rc)).decode() + detail
             ) from getattr(store, "last_error", None)
         return cls(out[0], store)
 
@@ -157,14 +161,14 @@ class FsHandle:
     def _call(self, fn: Any, *args: Any, path: str | None = None) -> int:
         """Call a dc_fs_* function on this handle and check its status."""
         with self.lock:
-            return self._check(fn(self._live(), *args), path)
+            return self._check(c_call(fn, self._live(), *args), path)
 
     def _check(self, rc: int, path: str | None = None) -> int:
         if rc >= 0:
             return rc
-        detail = ffi.string(lib.dc_fs_errmsg(self._fs)).decode("utf-8", "replace")
+        detail = ffi.string(c_call(lib.dc_fs_errmsg, self._fs)).decode("utf-8", "replace")
         if detail == "no error":  # the engine gave no detail: use the code's text
-            detail = ffi.string(lib.dc_strerror(rc)).decode()
+            detail = ffi.string(c_call(lib.dc_strerror, rc)).decode()
         cause = getattr(self._store, "last_error", None)
         if cause is not None and rc in (lib.DC_ERR_IO, lib.DC_ERR_NO_SPACE):
             detail = f"{detail} ({cause})"
@@ -179,7 +183,7 @@ class FsHandle:
         with self.lock:
             if self._fs is not None:
                 handle, self._fs = self._fs, None
-                lib.dc_fs_free(handle)
+                c_call(lib.dc_fs_free, handle)
 
     # -- volume ----------------------------------------------------------
 
@@ -197,7 +201,7 @@ class FsHandle:
 
     def in_transaction(self) -> bool:
         with self.lock:
-            return bool(lib.dc_fs_in_transaction(self._live()))
+            return bool(c_call(lib.dc_fs_in_transaction, self._live()))
 
     def statvfs(self) -> VolumeStats:
         out = ffi.new("dc_statvfs *")
@@ -222,7 +226,7 @@ class FsHandle:
         """(status, report, detail): status 0 when clean, else negative."""
         out = ffi.new("dc_fsck_report *")
         with self.lock:
-            rc = lib.dc_fs_fsck(self._live(), out)
+            rc = c_call(lib.dc_fs_fsck, self._live(), out)
             detail = self.errmsg()
         report = FsckReport(
             files=int(out.files),
@@ -236,7 +240,7 @@ class FsHandle:
         return int(rc), report, detail
 
     def errmsg(self) -> str:
-        return str(ffi.string(lib.dc_fs_errmsg(self._live())).decode("utf-8", "replace"))
+        return str(ffi.string(c_call(lib.dc_fs_errmsg, self._live())).decode("utf-8", "replace"))
 
     # -- paths -------------------------------------------------------------
 
@@ -292,14 +296,14 @@ class FsHandle:
         """Entries in name order; safe against concurrent changes."""
         out = ffi.new("dc_dir **")
         with self.lock:
-            self._check(lib.dc_fs_opendir(out, self._live(), _path(path)), path)
+            self._check(c_call(lib.dc_fs_opendir, out, self._live(), _path(path)), path)
         cursor = ffi.gc(out[0], lib.dc_dir_free)
         name = ffi.new("char[]", MAX_NAME_BYTES + 1)
         st = ffi.new("dc_stat *")
         while True:
             with self.lock:
                 self._live()
-                rc = lib.dc_dir_next(cursor, name, MAX_NAME_BYTES + 1, st)
+                rc = c_call(lib.dc_dir_next, cursor, name, MAX_NAME_BYTES + 1, st)
                 if rc == 0:
                     return
                 self._check(rc, path)
@@ -357,22 +361,22 @@ def unlock_header(header: Buffer, passphrase: str | Buffer) -> tuple[bytearray, 
     key = bytearray(MASTER_KEY_BYTES)
     slot = ffi.new("int *")
     with borrow(header) as (hbuf, hlen), borrow(key, writable=True) as (kbuf, _):
-        rc = lib.dc_keyslot_unlock(kbuf, slot, hbuf, hlen, secret, len(secret))
+        rc = c_call(lib.dc_keyslot_unlock, kbuf, slot, hbuf, hlen, secret, len(secret))
     if rc == lib.DC_ERR_AUTH:
         raise errors.error_for_status(rc, "wrong passphrase (no key slot opens)")
     if rc == lib.DC_ERR_NOT_FOUND:
         raise errors.error_for_status(rc, "the volume has no passphrase key slot")
     if rc < 0:
-        raise errors.error_for_status(rc, ffi.string(lib.dc_strerror(rc)).decode())
+        raise errors.error_for_status(rc, ffi.string(c_call(lib.dc_strerror, rc)).decode())
     return key, int(slot[0])
 
 
 def list_header_slots(header: Buffer) -> list[KeySlot]:
     infos = ffi.new("dc_keyslot_info[]", KEYSLOTS)
     with borrow(header) as (hbuf, hlen):
-        rc = lib.dc_keyslot_list(infos, hbuf, hlen)
+        rc = c_call(lib.dc_keyslot_list, infos, hbuf, hlen)
     if rc < 0:
-        raise errors.error_for_status(rc, ffi.string(lib.dc_strerror(rc)).decode())
+        raise errors.error_for_status(rc, ffi.string(c_call(lib.dc_strerror, rc)).decode())
     return _slots(infos)
 
 

@@ -1,21 +1,24 @@
-"""Block stores: memory, image file, raw device, write-back cache, and
-``CustomStore`` for backends written in Python."""
+"""Block stores: memory, image file, raw device, write-back cache,
+``CustomStore`` for backends written in Python, and ``FaultyStore``, a
+simulated disk that loses power (for crash-consistency tests)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from typing_extensions import Buffer
 
 from .. import errors
-from ._core import borrow, check, ffi, lib
+from ._core import borrow, c_call, check, ffi, lib, u64_array
 
 __all__ = [
     "CachedStore",
     "CustomStore",
     "DeviceStore",
+    "FaultMode",
+    "FaultyStore",
     "FileStore",
     "MemoryStore",
     "Store",
@@ -38,19 +41,19 @@ class Store:
 
     @property
     def block_size(self) -> int:
-        return int(lib.dc_store_block_size(self._live()))
+        return int(c_call(lib.dc_store_block_size, self._live()))
 
     @property
     def total_blocks(self) -> int:
-        return int(lib.dc_store_total_blocks(self._live()))
+        return int(c_call(lib.dc_store_total_blocks, self._live()))
 
     @property
     def blocks_read(self) -> int:
-        return int(lib.dc_store_blocks_read(self._live()))
+        return int(c_call(lib.dc_store_blocks_read, self._live()))
 
     @property
     def blocks_written(self) -> int:
-        return int(lib.dc_store_blocks_written(self._live()))
+        return int(c_call(lib.dc_store_blocks_written, self._live()))
 
     def _live(self) -> Any:
         if self._handle is None:
@@ -60,7 +63,13 @@ class Store:
     def read_blocks(self, ids: Sequence[int]) -> bytes:
         out = ffi.new("unsigned char[]", max(1, len(ids) * self.block_size))
         check(
-            lib.dc_store_read_blocks(self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), out)
+            c_call(
+                lib.dc_store_read_blocks,
+                self._live(),
+                u64_array(ids),
+                len(ids),
+                out,
+            )
         )
         return bytes(ffi.buffer(out, len(ids) * self.block_size))
 
@@ -69,13 +78,17 @@ class Store:
             if nbytes != len(ids) * self.block_size:
                 raise errors.InvalidArgumentError("data must be len(ids) * block_size bytes")
             check(
-                lib.dc_store_write_blocks(
-                    self._live(), ffi.new("uint64_t[]", list(ids)), len(ids), buf
+                c_call(
+                    lib.dc_store_write_blocks,
+                    self._live(),
+                    u64_array(ids),
+                    len(ids),
+                    buf,
                 )
             )
 
     def sync(self) -> None:
-        check(lib.dc_store_sync(self._live()))
+        check(c_call(lib.dc_store_sync, self._live()))
 
     def _take(self) -> Any:
         """Give the C handle to a new owner (a filesystem or a cache)."""
@@ -93,7 +106,7 @@ class Store:
         """Free the store (without syncing) unless a filesystem owns it."""
         if getattr(self, "_handle", None) is not None and self._owned:
             handle, self._handle = self._handle, None
-            lib.dc_store_free(handle)
+            c_call(lib.dc_store_free, handle)
 
     def __enter__(self) -> Store:
         return self
@@ -107,7 +120,7 @@ class Store:
 
 def _new(fn: Callable[..., int], *args: Any, path: str | None = None) -> Any:
     out = ffi.new("dc_store **")
-    check(fn(out, *args), path)
+    check(c_call(fn, out, *args), path)
     return out[0]
 
 
@@ -132,9 +145,13 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
             head = f.read(HEADER_PROBE_BYTES)
     except FileNotFoundError as exc:
         raise errors.error_for_status(-1, "no such image", os.fspath(path)) from exc
+    except IsADirectoryError as exc:
+        raise errors.error_for_status(-10, "is a directory", os.fspath(path)) from exc
+    except OSError as exc:
+        raise errors.error_for_status(-6, str(exc), os.fspath(path)) from exc
     block_size = ffi.new("uint32_t *")
     total = ffi.new("uint64_t *")
-    check(lib.dc_fs_probe(head, len(head), block_size, total), os.fspath(path))
+    check(c_call(lib.dc_fs_probe, head, len(head), block_size, total), os.fspath(path))
     return int(block_size[0]), int(total[0])
 
 
@@ -211,8 +228,138 @@ class CachedStore(Store):
 
     def __init__(self, inner: Store, capacity_blocks: int = 1024) -> None:
         self.inner = inner
-        super().__init__(_new(lib.dc_store_new_cached, inner._take(), capacity_blocks))
-        inner._released()
+        handle = inner._take()
+        inner._released()  # the cache owns (or, on failure, has freed) it
+        super().__init__(_new(lib.dc_store_new_cached, handle, capacity_blocks))
+
+
+# ---- fault injection -------------------------------------------------------
+
+FaultMode = Literal["drop_volatile", "keep_prefix", "tear_last", "reorder"]
+
+_FAULT_MODES: dict[str, int] = {
+    "drop_volatile": lib.DC_FAULT_DROP_VOLATILE,
+    "keep_prefix": lib.DC_FAULT_KEEP_PREFIX,
+    "tear_last": lib.DC_FAULT_TEAR_LAST,
+    "reorder": lib.DC_FAULT_REORDER,
+}
+
+
+def _fault_options(crash_after: int, mode: FaultMode, fail_after_crash: bool, seed: int) -> Any:
+    if mode not in _FAULT_MODES:
+        raise errors.InvalidArgumentError(f"unknown fault mode {mode!r}")
+    if crash_after < 0:
+        raise errors.InvalidArgumentError("crash_after must be >= 0")
+    opts = ffi.new("dc_fault_options *")
+    c_call(lib.dc_fault_options_init, opts)
+    opts.crash_after = crash_after
+    opts.mode = _FAULT_MODES[mode]
+    opts.fail_after_crash = int(fail_after_crash)
+    opts.seed = seed & 0xFFFFFFFFFFFFFFFF
+    return opts
+
+
+class _Disk:
+    """The caller's reference to a C ``dc_fault``; every handle on the disk
+    shares it, and it keeps the inner store's Python object (a custom
+    backend) alive as long as the disk may call it."""
+
+    def __init__(self, handle: Any, inner: Store) -> None:
+        self.handle: Any = handle
+        self.inner = inner
+
+    def __del__(self) -> None:
+        handle, self.handle = getattr(self, "handle", None), None
+        if handle is not None:
+            c_call(lib.dc_fault_free, handle)
+
+
+class FaultyStore(Store):
+    """A simulated disk with a volatile write cache over ``inner``, which it
+    takes over, that loses power right after block write ``crash_after``
+    (counted from 1 in this boot; 0: never) or on :meth:`power_off`.
+
+    Reads see every write; a completed :meth:`sync` puts the writes so far
+    on ``inner``. When power is lost, ``mode`` decides what ``inner`` keeps
+    of the writes since the last sync: ``"drop_volatile"`` none,
+    ``"keep_prefix"`` all of them in order, ``"tear_last"`` all but a
+    random-length prefix of the last block's new bytes over its old ones,
+    ``"reorder"`` a random subset (seeded by ``seed``). Later writes and
+    syncs are dropped: they return normally, or raise (the C status
+    ``DC_ERR_IO``) with ``fail_after_crash``. :meth:`restart` powers the disk
+    on again over what it kept and returns a new handle to remount it.
+
+    Handing this store to a filesystem hands over the handle only: the
+    counters (:attr:`writes`, :attr:`syncs`, :attr:`durable_writes`,
+    :attr:`power_lost`) and :meth:`restart` keep working after the
+    filesystem is closed, on every handle of the disk.
+    """
+
+    def __init__(
+        self,
+        inner: Store,
+        *,
+        crash_after: int = 0,
+        mode: FaultMode = "drop_volatile",
+        fail_after_crash: bool = False,
+        seed: int = 0,
+    ) -> None:
+        opts = _fault_options(crash_after, mode, fail_after_crash, seed)
+        out = ffi.new("dc_fault **")
+        handle = inner._take()
+        inner._released()  # the disk owns (or, on failure, has freed) it
+        check(c_call(lib.dc_fault_new, out, handle, opts))
+        self._disk = _Disk(out[0], inner)
+        super().__init__(_new(lib.dc_store_new_fault, self._disk.handle))
+
+    def restart(
+        self,
+        *,
+        crash_after: int = 0,
+        mode: FaultMode = "drop_volatile",
+        fail_after_crash: bool = False,
+        seed: int = 0,
+    ) -> FaultyStore:
+        """Power-cycle the disk (losing power first if that has not
+        happened) with new options, and return a new handle on it. Reads see
+        only what the disk kept; the counters start again at 0. Close the
+        filesystem of the old boot first."""
+        opts = _fault_options(crash_after, mode, fail_after_crash, seed)
+        check(c_call(lib.dc_fault_restart, self._disk.handle, opts))
+        return self.reopen()
+
+    def reopen(self) -> FaultyStore:
+        """A new handle on the disk in the same boot: what a new process
+        sees after the old one died without syncing while the disk kept
+        power (its volatile writes are still in the disk's cache)."""
+        store = FaultyStore.__new__(FaultyStore)
+        store._disk = self._disk
+        Store.__init__(store, _new(lib.dc_store_new_fault, self._disk.handle))
+        return store
+
+    def power_off(self) -> None:
+        """Lose power now (if it has not happened yet)."""
+        check(c_call(lib.dc_fault_power_off, self._disk.handle))
+
+    @property
+    def writes(self) -> int:
+        """Block writes seen in this boot, including dropped ones."""
+        return int(c_call(lib.dc_fault_writes, self._disk.handle))
+
+    @property
+    def syncs(self) -> int:
+        """Sync calls seen in this boot, including dropped ones."""
+        return int(c_call(lib.dc_fault_syncs, self._disk.handle))
+
+    @property
+    def durable_writes(self) -> int:
+        """Writes ``1..durable_writes`` are on the inner store (the write
+        count at the last sync that completed in this boot)."""
+        return int(c_call(lib.dc_fault_durable_writes, self._disk.handle))
+
+    @property
+    def power_lost(self) -> bool:
+        return bool(c_call(lib.dc_fault_power_lost, self._disk.handle))
 
 
 # ---- custom stores ---------------------------------------------------------
