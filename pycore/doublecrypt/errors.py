@@ -103,6 +103,39 @@ class ReadOnlyError(DoubleCryptError, OSError):
     status = -18
 
 
+# ---- network (Python only: no C status of their own) -----------------------
+
+
+class NetworkError(StorageIOError):
+    """A block server could not be reached or the connection broke (refused,
+    timed out, dropped, reset). The engine sees it as an I/O error, so the
+    last committed state of the volume stays intact."""
+
+
+class ChannelError(NetworkError):
+    """The secure channel failed: handshake refused, a message that does not
+    authenticate, bad framing or a protocol violation. The session is over."""
+
+
+class HostKeyChangedError(ChannelError):
+    """A server presented a different static key (or certificate) than the
+    one recorded or pinned for it: possibly an impostor."""
+
+
+class ServerError(NetworkError):
+    """The server answered a request with an error (``code`` as in
+    docs/PROTOCOL.md, e.g. 416 block out of range)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"server error {code}: {message}")
+        self.code = code
+        self.server_message = message
+
+
+class ProtocolError(ChannelError):
+    """The peer sent something the wire protocol does not allow."""
+
+
 _BY_STATUS: dict[int, type[DoubleCryptError]] = {
     cls.status: cls
     for cls in (
