@@ -106,7 +106,7 @@ void dc__keyslots_clear(unsigned char *header) {
 int dc_keyslot_list(dc_keyslot_info *out, const unsigned char *header,
                     size_t header_len) {
     dc__header h;
-    if (out == NULL)
+    if (out == NULL || header == NULL)
         return DC_ERR_INVALID_ARGUMENT;
     int rc = dc__header_decode(header, header_len, &h);
     if (rc != DC_OK)
@@ -127,7 +127,8 @@ int dc_keyslot_unlock(unsigned char *master_key_out, int *slot_out,
                       const unsigned char *passphrase, size_t passphrase_len) {
     dc__header h;
     dc_keyslot_info info[DC_KEYSLOTS];
-    if (master_key_out == NULL || (passphrase == NULL && passphrase_len > 0))
+    if (master_key_out == NULL || header == NULL ||
+        (passphrase == NULL && passphrase_len > 0))
         return DC_ERR_INVALID_ARGUMENT;
     if (dc_init() != DC_OK)
         return DC_ERR_INTERNAL;

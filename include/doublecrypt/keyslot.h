@@ -47,14 +47,18 @@ typedef struct dc_keyslot_info {
  * that opened. DC_ERR_AUTH when no slot opens (wrong passphrase),
  * DC_ERR_NOT_FOUND when the volume has no key slot, DC_ERR_CORRUPT /
  * DC_ERR_UNSUPPORTED for a header that is not a doublecrypt volume of this
- * format.
+ * format, DC_ERR_INVALID_ARGUMENT for a NULL master_key_out or header.
  */
 DC_API DC_NODISCARD int
 dc_keyslot_unlock(unsigned char *master_key_out, int *slot_out,
                   const unsigned char *header, size_t header_len,
                   const unsigned char *passphrase, size_t passphrase_len);
 
-/** Describe the DC_KEYSLOTS slots of a header into out[0..DC_KEYSLOTS). */
+/**
+ * Describe the DC_KEYSLOTS slots of a header into out[0..DC_KEYSLOTS).
+ * DC_ERR_INVALID_ARGUMENT for NULL out or header, DC_ERR_CORRUPT /
+ * DC_ERR_UNSUPPORTED as dc_keyslot_unlock.
+ */
 DC_API int dc_keyslot_list(dc_keyslot_info *out, const unsigned char *header,
                            size_t header_len);
 

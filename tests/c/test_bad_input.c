@@ -1517,7 +1517,7 @@ static void rows_keyslots(fx *f) {
 
     ROW(dc_keyslot_unlock, "NULL key out", INVAL,
         dc_keyslot_unlock(NULL, &f->slot, pristine, BS, pass, PASS_LEN));
-    ROW(dc_keyslot_unlock, "NULL header: not a volume", DC_ERR_CORRUPT,
+    ROW(dc_keyslot_unlock, "NULL header", INVAL,
         dc_keyslot_unlock(f->buf, &f->slot, NULL, 0, pass, PASS_LEN));
     ROW(dc_keyslot_unlock, "header length 0", DC_ERR_CORRUPT,
         dc_keyslot_unlock(f->buf, &f->slot, pristine, 0, pass, PASS_LEN));
@@ -1539,8 +1539,10 @@ static void rows_keyslots(fx *f) {
         dc_keyslot_unlock(f->buf, NULL, pristine, BS, pass, PASS_LEN));
     ROW(dc_keyslot_list, "NULL out", INVAL,
         dc_keyslot_list(NULL, pristine, BS));
-    ROW(dc_keyslot_list, "NULL header: not a volume", DC_ERR_CORRUPT,
+    ROW(dc_keyslot_list, "NULL header", INVAL,
         dc_keyslot_list(f->slots, NULL, 0));
+    ROW(dc_keyslot_list, "header length 0", DC_ERR_CORRUPT,
+        dc_keyslot_list(f->slots, pristine, 0));
     ROW(dc_keyslot_list, "a header cut before the slots", DC_ERR_CORRUPT,
         dc_keyslot_list(f->slots, pristine, 1000));
 }
