@@ -276,6 +276,8 @@ bench: venv lib
 	$(PY) -m pytest bench -q --benchmark-columns=mean,ops --benchmark-sort=name
 	$(PY) bench/codec_report.py
 	$(PY) bench/fs_report.py
+	$(PY) bench/channel_report.py
+	$(PY) bench/net_report.py
 
 clean:
 	rm -rf $(BUILD) dist pycore/doublecrypt/_native*.so *.egg-info pycore/*.egg-info

@@ -226,5 +226,9 @@ int dc__super_decode(const unsigned char *p, size_t len, dc__super *sb) {
     int rc = dc__inode_decode(p + 56, len - 56, &sb->root_dir);
     if (rc != DC_OK || sb->root_dir.type != DC_TYPE_DIRECTORY)
         return DC_ERR_CORRUPT;
+    /* Inode numbers handed out start after the root's (1); a smaller next
+     * number would give a new entry the root's number. */
+    if (sb->next_inode <= 1)
+        return DC_ERR_CORRUPT;
     return DC_OK;
 }

@@ -384,12 +384,20 @@ static int mark_entry(void *ctx, const unsigned char *key, size_t klen,
     if (klen < 9 || dc__inode_decode(val, vlen, &ino) != DC_OK)
         return dc__fs_error(m->fs, DC_ERR_CORRUPT, "bad directory entry");
     /* Numbers come from next_inode and are never reused: one at or past it
-     * would be handed out again by the next create. */
-    if (ino.id <= DC__ROOT_INODE || ino.id >= m->next_inode)
-        return dc__fs_error(
-            m->fs, DC_ERR_CORRUPT, "inode %llu outside 2..next inode %llu",
-            (unsigned long long)ino.id, (unsigned long long)m->next_inode);
-    (void)key;
+     * would be handed out again by the next create. The same holds for the
+     * parent in the key (big-endian, see dc_ns.c): entries under a parent
+     * not yet handed out would be adopted by the next directory made. */
+    uint64_t parent = 0;
+    for (int i = 0; i < 8; i++)
+        parent = parent << 8 | key[i];
+    if (ino.id <= DC__ROOT_INODE || ino.id >= m->next_inode ||
+        parent < DC__ROOT_INODE || parent >= m->next_inode)
+        return dc__fs_error(m->fs, DC_ERR_CORRUPT,
+                            "inode %llu (parent %llu) outside the numbers "
+                            "handed out (next inode %llu)",
+                            (unsigned long long)ino.id,
+                            (unsigned long long)parent,
+                            (unsigned long long)m->next_inode);
     return dc__inode_blocks(&m->fs->vol, &ino, mark_inode_block, m);
 }
 

@@ -214,6 +214,8 @@ static int add_entry(dc_fs *fs, dc__loc *loc, uint32_t type, uint32_t mode) {
     memset(&ino, 0, sizeof ino);
     ino.type = type;
     ino.mode = mode & 07777;
+    if (fs->sb.next_inode == UINT64_MAX)
+        return dc__fs_error(fs, DC_ERR_NO_SPACE, "inode numbers exhausted");
     ino.id = fs->sb.next_inode++;
     ino.mtime_ns = ino.ctime_ns = now;
     int rc = dc__ns_put(fs, loc->parent, loc->name, loc->nlen, &ino);

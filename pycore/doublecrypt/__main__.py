@@ -1,0 +1,5 @@
+"""``python -m doublecrypt``: the ``doublecrypt`` command."""
+
+from doublecrypt.cli import main
+
+main(prog_name="doublecrypt")
