@@ -45,9 +45,14 @@ class FileSystemMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.blocks: dict[int, bytes] = {}
-        self.fs = doublecrypt.FileSystem.format(DictStore(self.blocks, 4096, 2048), KEY, threads=2)
+        self.fs = doublecrypt.FileSystem.format(self.make_store(), KEY, threads=2)
         self.model = Model()
         self.committed: Model | None = None  # model at begin(), while in a transaction
+
+    def make_store(self) -> doublecrypt.Store:
+        """The volume's store, for formatting and for every remount (a
+        subclass runs the same machine on another store)."""
+        return DictStore(self.blocks, 4096, 2048)
 
     def teardown(self) -> None:
         self.fs.close()
@@ -173,7 +178,7 @@ class FileSystemMachine(RuleBasedStateMachine):
     def remount(self) -> None:
         self.fs.fsck()
         self.fs.close()
-        self.fs = doublecrypt.FileSystem(DictStore(self.blocks, 4096, 2048), KEY)
+        self.fs = doublecrypt.FileSystem(self.make_store(), KEY)
         self.fs.fsck()
 
     @invariant()

@@ -5,6 +5,8 @@ The storage engine is C (``libdoublecrypt``); this package is its Python face.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import errors
 from ._lowlevel import (
     DEFAULT_BLOCK_SIZE,
@@ -34,8 +36,19 @@ from ._lowlevel.store import (
     MemoryStore,
     Store,
 )
-from .api import DirEntry, FileSystem, ImageInfo, image_info, open_image, unlock_image
+from .api import (
+    DirEntry,
+    FileSystem,
+    ImageInfo,
+    image_info,
+    open_image,
+    open_remote,
+    unlock_image,
+)
 from .errors import AuthenticationError, DoubleCryptError
+
+if TYPE_CHECKING:
+    from .net.store import NetworkStore
 
 __version__ = version()
 
@@ -65,6 +78,7 @@ __all__ = [
     "KdfParams",
     "KeySlot",
     "MemoryStore",
+    "NetworkStore",
     "ObjectKind",
     "OpenedBatch",
     "StatResult",
@@ -76,6 +90,20 @@ __all__ = [
     "hkdf_sha256",
     "image_info",
     "open_image",
+    "open_remote",
     "random_bytes",
     "unlock_image",
 ]
+
+
+if TYPE_CHECKING:
+    from .net.store import NetworkStore
+else:
+
+    def __getattr__(name: str) -> object:
+        # The network client (protobuf, the channel) loads on first use only.
+        if name == "NetworkStore":
+            from .net.store import NetworkStore
+
+            return NetworkStore
+        raise AttributeError(f"module 'doublecrypt' has no attribute {name!r}")

@@ -8,12 +8,12 @@ import posixpath
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from typing_extensions import Buffer
 
 from . import errors
-from ._lowlevel.codec import FORMAT_VERSION, MASTER_KEY_BYTES
+from ._lowlevel.codec import FIRST_DATA_BLOCK, FORMAT_VERSION, MASTER_KEY_BYTES
 from ._lowlevel.fs import (
     FsckReport,
     FsHandle,
@@ -31,12 +31,16 @@ from ._lowlevel.fs import (
 from ._lowlevel.store import FileStore, Store, probe_image
 from .files import RawFile
 
+if TYPE_CHECKING:
+    from .channel import KnownHosts
+
 __all__ = [
     "DirEntry",
     "FileSystem",
     "ImageInfo",
     "image_info",
     "open_image",
+    "open_remote",
     "unlock_image",
 ]
 
@@ -421,5 +425,75 @@ def open_image(
     try:
         store = FileStore(path, block_size=block_size, read_only=read_only)
         return FileSystem(store, master, read_only=read_only, threads=threads)
+    finally:
+        _wipe(master)
+
+
+def open_remote(
+    address: str,
+    *,
+    key: Buffer,
+    volume: str = "default",
+    create: bool = False,
+    size: int | None = None,
+    block_size: int | None = None,
+    server_key: bytes | str | None = None,
+    known_hosts: KnownHosts | str | os.PathLike[str] | None = None,
+    transport: Literal["noise", "tls"] = "noise",
+    tls_fingerprint: str | None = None,
+    connect_timeout: float = 10.0,
+    io_timeout: float = 30.0,
+    epoch: int = 0,
+    threads: int = 0,
+    read_only: bool = False,
+) -> FileSystem:
+    """Open (or with ``create=True`` create and format) a volume on a block
+    server at ``address`` (``HOST:PORT``, ``[IPv6]:PORT``); docs/PROTOCOL.md.
+
+    ``key`` is the 32-byte master key (a remote volume's passphrase slots are
+    on the server, which serves nothing before authentication). Over Noise,
+    ``server_key`` (32 bytes or 64 hex digits) pins the server; else its key
+    is checked against ``known_hosts`` (a ``KnownHosts``, a path, or None for
+    the default file) and recorded on first contact. ``transport="tls"``
+    pins the certificate's SHA-256 ``tls_fingerprint`` instead. Creating
+    needs ``size`` in bytes (rounded down to whole blocks of ``block_size``,
+    default 64 KiB); it also formats a volume the server admin made for
+    this key that holds nothing yet, and refuses one that holds a volume."""
+    from .net.store import NetworkStore
+
+    geometry: tuple[int, int] | None = None
+    if create:
+        if size is None:
+            raise errors.InvalidArgumentError("size is required to create a remote volume")
+        if read_only:
+            raise errors.InvalidArgumentError("a volume cannot be created read-only")
+        bs = block_size or 65536
+        geometry = (bs, size // bs)
+    master = bytearray(key)
+    try:
+        store = NetworkStore(
+            address,
+            key=master,
+            volume=volume,
+            create=geometry,
+            server_key=server_key,
+            known_hosts=known_hosts,
+            transport=transport,
+            tls_fingerprint=tls_fingerprint,
+            connect_timeout=connect_timeout,
+            io_timeout=io_timeout,
+            epoch=epoch,
+        )
+        if not create:
+            return FileSystem(store, master, read_only=read_only, threads=threads)
+        try:
+            if not store.created and any(store.client.read_blocks(range(FIRST_DATA_BLOCK))):
+                raise errors.AlreadyExistsError(
+                    f"volume {volume} on {store.address} already holds a filesystem"
+                )
+        except BaseException:
+            store.close()
+            raise
+        return FileSystem.format(store, master, threads=threads)
     finally:
         _wipe(master)

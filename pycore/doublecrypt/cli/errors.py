@@ -9,10 +9,11 @@ code  meaning
 2     usage error (bad option or argument; click's own code)
 3     not found (image, local file, or path inside the image)
 4     already exists, or directory not empty
-5     authentication failed: wrong passphrase or key, tampered data
+5     authentication failed: wrong passphrase or key, tampered data, a block
+      server refusing the key, or a server key that changed
 6     corrupt or unsupported image (and ``fsck`` finding problems)
 7     no space left (in the image or on the local disk)
-8     I/O error
+8     I/O error (a block server unreachable, or the connection lost)
 ====  ==========================================================
 
 Every command runs under :class:`DoubleCryptGroup`, whose ``invoke`` turns
@@ -68,10 +69,11 @@ EXIT_CODES_HELP = (
     "  2  usage error\n"
     "  3  not found (image, local file or path in the image)\n"
     "  4  already exists / directory not empty\n"
-    "  5  authentication failed (wrong passphrase or key, tampered data)\n"
+    "  5  authentication failed (wrong passphrase or key, tampered data,\n"
+    "     block server key changed)\n"
     "  6  corrupt or unsupported image (fsck: problems found)\n"
     "  7  no space left\n"
-    "  8  I/O error"
+    "  8  I/O error (block server unreachable, connection lost)"
 )
 
 # Checked in order: the first class the exception is an instance of wins.
@@ -79,6 +81,7 @@ EXIT_CODES_HELP = (
 # FileNotFoundError, ...) are covered by the builtin entries.
 _BY_CLASS: tuple[tuple[type[BaseException], int], ...] = (
     (errors.AuthenticationError, EXIT_AUTH),
+    (errors.HostKeyChangedError, EXIT_AUTH),  # a block server that is not the one we know
     (errors.CorruptionError, EXIT_CORRUPT),
     (errors.UnsupportedError, EXIT_CORRUPT),
     (errors.NoSpaceError, EXIT_NO_SPACE),

@@ -210,7 +210,12 @@ class TamperedError(CliError):
 
 def open_volume(image: str, keys: KeySource, *, read_only: bool) -> doublecrypt.FileSystem:
     """Mount ``image`` with the key or passphrase ``keys`` gives; a wrong
-    passphrase or key fails before anything is written."""
+    passphrase or key fails before anything is written. ``remote://...``
+    names a volume on a block server (see :mod:`.remote`)."""
+    from .remote import is_remote, open_remote_volume
+
+    if is_remote(image):
+        return open_remote_volume(image, keys, read_only=read_only)
     if keys.key_file is None:
         key = doublecrypt.unlock_image(image, image_passphrase(image, keys))
     else:

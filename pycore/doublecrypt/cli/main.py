@@ -14,17 +14,23 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from .errors import EXIT_CODES_HELP, DoubleCryptGroup
+from .errors import EXIT_CODES_HELP
+from .remote import RemoteAwareGroup, check_remote_options, remote_options
 
 
 @click.group(
-    cls=DoubleCryptGroup,
+    cls=RemoteAwareGroup,
     epilog=EXIT_CODES_HELP,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(__version__, prog_name="doublecrypt")
-def main() -> None:
-    """Keep files in an encrypted image: doublecrypt COMMAND --help for each."""
+@remote_options
+def main(**remote: str | None) -> None:
+    """Keep files in an encrypted image: doublecrypt COMMAND --help for each.
+
+    With --remote HOST:PORT the file commands work on a volume of a block
+    server instead, and take no IMAGE argument."""
+    check_remote_options(remote)
 
 
 def _register() -> None:
@@ -33,11 +39,14 @@ def _register() -> None:
     from .demo import demo
     from .files import cat, get, put
     from .manage import mkdir, mv, rm
+    from .remote import remote
+    from .serve import serve, volume
     from .slots import key, passwd
 
     commands = (init, put, get, ls, cat, mkdir, rm, mv, stat, df, fsck, passwd, key, info, speed)
-    for command in (*commands, demo):
+    for command in (*commands, serve, volume, demo):
         main.add_command(command)
+    main.add_command(remote)
 
 
 _register()

@@ -1,0 +1,224 @@
+"""The block server side: ``serve`` and the ``volume`` admin group.
+
+``serve`` prints one JSON line on stdout once it listens (``{"event":
+"listening", "noise": ..., "tls": ..., "server_key": ..., "tls_fingerprint":
+...}``) and logs to stderr; SIGTERM or SIGINT stop it cleanly (requests
+already received are answered, every volume is synced) with exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pathlib
+import signal
+import sys
+
+import click
+
+from ..net import wire
+from ..net.volumes import VolumeStore, check_volume_name
+from .common import echo_json, json_option
+from .sizes import SIZE, format_size
+
+__all__ = ["parse_host_port", "serve", "volume"]
+
+_MIN_MAX_MESSAGE = 4096
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port). Raises ValueError."""
+    host, sep, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:7400 or [::1]:7400), got {text!r}")
+    return host, int(port_text)
+
+
+def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    if value is None:
+        return None
+    try:
+        return parse_host_port(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _data_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--data",
+        "data_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=pathlib.Path),
+        help="The server's data directory (keys, certificate, volumes/).",
+    )(func)
+
+
+@click.command()
+@click.option(
+    "--listen",
+    required=True,
+    callback=_address,
+    metavar="HOST:PORT",
+    help="Address of the Noise listener (port 0: any free port).",
+)
+@_data_option
+@click.option(
+    "--tls-listen",
+    callback=_address,
+    metavar="HOST:PORT",
+    help="Also listen for TLS (self-signed certificate, pinned by clients).",
+)
+@click.option("--no-create", is_flag=True, help="Refuse to create volumes for clients.")
+@click.option(
+    "--max-message",
+    type=SIZE,
+    default=str(wire.DEFAULT_MAX_MESSAGE),
+    show_default=True,
+    help="Largest request or response, in bytes.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Close a connection idle for this many seconds.",
+)
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Close a connection whose handshake takes longer than this.",
+)
+def serve(
+    listen: tuple[str, int],
+    data_dir: pathlib.Path,
+    tls_listen: tuple[str, int] | None,
+    no_create: bool,
+    max_message: int,
+    idle_timeout: float,
+    handshake_timeout: float,
+) -> None:
+    """Run the block server: volumes of ciphertext blocks for remote clients."""
+    from ..net.server import BlockServer, ServerConfig
+
+    if max_message < _MIN_MAX_MESSAGE:
+        raise click.BadParameter(f"at least {_MIN_MAX_MESSAGE} bytes", param_hint="'--max-message'")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s doublecrypt-server %(levelname)s %(message)s",
+    )
+    config = ServerConfig(
+        data_dir=data_dir,
+        listen=listen,
+        tls_listen=tls_listen,
+        allow_create=not no_create,
+        max_message=max_message,
+        idle_timeout=idle_timeout,
+        handshake_timeout=handshake_timeout,
+    )
+
+    async def run() -> None:
+        server = BlockServer(config)
+        await server.start()
+        line = {
+            "event": "listening",
+            "noise": server.noise_address,
+            "tls": server.tls_address,
+            "server_key": server.server_key.hex(),
+            "tls_fingerprint": server.tls_fingerprint,
+        }
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        logging.getLogger("doublecrypt.server").info("stopping")
+        await server.shutdown()
+
+    asyncio.run(run())
+
+
+@click.group()
+def volume() -> None:
+    """Manage the block server's volumes (run on the server)."""
+
+
+@volume.command("create")
+@_data_option
+@click.argument("name")
+@click.option("--size", type=SIZE, required=True, help="Volume size, e.g. 1G (binary units).")
+@click.option(
+    "--block-size",
+    type=SIZE,
+    default="64K",
+    show_default=True,
+    help="Block size: a power of two; the client's image must use the same.",
+)
+@click.option(
+    "--token-hash",
+    required=True,
+    metavar="HEX",
+    help="BLAKE3 of the client's auth token (doublecrypt remote token-hash).",
+)
+def volume_create(
+    data_dir: pathlib.Path, name: str, size: int, block_size: int, token_hash: str
+) -> None:
+    """Create volume NAME for the client whose token hashes to HEX."""
+    try:
+        check_volume_name(name)
+        digest = bytes.fromhex(token_hash)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if len(digest) != 32:
+        raise click.BadParameter(
+            f"64 hex digits (a BLAKE3 hash), got {len(token_hash)} characters",
+            param_hint="'--token-hash'",
+        )
+    total_blocks = size // block_size if block_size else 0
+    info = VolumeStore(data_dir).create(name, block_size, total_blocks, digest)
+    click.echo(
+        f"created volume {info.name}: {format_size(info.size)} "
+        f"({info.total_blocks} blocks of {format_size(info.block_size)})"
+    )
+
+
+@volume.command("list")
+@_data_option
+@json_option
+def volume_list(data_dir: pathlib.Path, as_json: bool) -> None:
+    """List the volumes."""
+    volumes = VolumeStore(data_dir).list_volumes()
+    if as_json:
+        echo_json(
+            [
+                {
+                    "name": v.name,
+                    "block_size": v.block_size,
+                    "total_blocks": v.total_blocks,
+                    "size": v.size,
+                }
+                for v in volumes
+            ]
+        )
+        return
+    for v in volumes:
+        click.echo(
+            f"{v.name}\t{format_size(v.size)}\t{v.total_blocks} blocks of "
+            f"{format_size(v.block_size)}"
+        )
+
+
+@volume.command("remove")
+@_data_option
+@click.argument("name")
+def volume_remove(data_dir: pathlib.Path, name: str) -> None:
+    """Delete volume NAME and its blocks."""
+    VolumeStore(data_dir).remove(name)
+    click.echo(f"removed volume {name}")
