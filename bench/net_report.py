@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import shutil
 import socket
@@ -34,6 +33,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import doublecrypt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from netserver import start_serve  # the tests' `doublecrypt serve` subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "net.md"
@@ -83,39 +85,6 @@ def raw_tcp(size: int) -> float:
             receiver.kill()
             receiver.wait()
     return size / seconds / 1e6
-
-
-class ServerProcess:
-    """``doublecrypt serve`` on 127.0.0.1 (Noise and TLS listeners)."""
-
-    def __init__(self, data: Path) -> None:
-        cmd = [
-            sys.executable,
-            "-c",
-            "from doublecrypt.cli import main; main()",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--data",
-            str(data),
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert self.proc.stdout is not None
-        event = json.loads(self.proc.stdout.readline())
-        self.noise: str = event["noise"]
-        self.tls: str = event["tls"]
-        self.server_key: str = event["server_key"]
-        self.tls_fingerprint: str = event["tls_fingerprint"]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def process_cpu(pid: int) -> float:
@@ -218,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     volume_size = size + size // 8 + (16 << 20)
     load_before = os.getloadavg()[0]
     directory = Path(tempfile.mkdtemp(prefix="dc-netbench-", dir=args.dir))
-    server = ServerProcess(directory / "server")
+    server = start_serve(directory / "server", "--tls-listen", "127.0.0.1:0", timeout=60)
     pid = server.proc.pid
+    assert server.tls is not None and server.tls_fingerprint is not None
     try:
         image = directory / "local.img"
         tcp = max(raw_tcp(size) for _ in range(args.repeat))

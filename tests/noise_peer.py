@@ -24,29 +24,13 @@ import argparse
 import socket
 import struct
 import sys
-import warnings
 from typing import Any
 
-warnings.simplefilter("ignore")  # noiseprotocol uses cryptography's deprecated default_backend
-from noise.connection import Keypair, NoiseConnection  # type: ignore[import-untyped]  # noqa: E402
-from noise.noise_protocol import NoiseProtocol  # type: ignore[import-untyped]  # noqa: E402
+from noise_compat import Keypair, NoiseConnection  # noiseprotocol, patched
 
 TIMEOUT = 20.0
 REKEY_FLAG = 0x02
 _LENGTH = struct.Struct(">H")
-
-# noiseprotocol deletes the handshake state, with the peer's static key, when the
-# handshake ends (and offers no accessor): keep a copy first.
-_original_done = NoiseProtocol.handshake_done
-
-
-def _keep_remote_static(self: Any) -> None:
-    remote = getattr(self.handshake_state, "rs", None)
-    self.remote_static = getattr(remote, "public_bytes", None)
-    _original_done(self)
-
-
-NoiseProtocol.handshake_done = _keep_remote_static
 
 
 def receive_exactly(sock: socket.socket, size: int) -> bytes | None:

@@ -591,13 +591,40 @@ def test_cipher_state_rekey_follows_the_spec() -> None:
     assert expected.decrypt_with_ad(None, sealed) == b"two"
 
 
+@pytest.mark.parametrize("cipher", ["ChaChaPoly", "AESGCM"])
+def test_encrypt_framed_is_the_frame_length_then_the_message(cipher: str) -> None:
+    key = os.urandom(32)
+    framed, plain = CipherState(cipher, key), CipherState(cipher, key)
+    for size in (0, 1, 1000, MAX_TRANSPORT_PLAINTEXT):
+        plaintext = os.urandom(size)
+        sealed = plain.encrypt_with_ad(None, plaintext)
+        assert bytes(framed.encrypt_framed(plaintext)) == frame(sealed)
+    assert framed.n == plain.n == 4
+    with pytest.raises(InvalidArgumentError):
+        framed.encrypt_framed(bytes(MAX_TRANSPORT_PLAINTEXT + 1))
+
+
+def test_encrypt_framed_without_encrypt_into() -> None:
+    """cryptography before encrypt_into: encrypt, then prefix the length."""
+
+    class OldAead:
+        def __init__(self, aead: ChaCha20Poly1305) -> None:
+            self.encrypt = aead.encrypt
+
+    key = os.urandom(32)
+    framed, plain = CipherState("ChaChaPoly", key), CipherState("ChaChaPoly", key)
+    framed._aead = OldAead(ChaCha20Poly1305(key))  # type: ignore[assignment]
+    sealed = plain.encrypt_with_ad(None, b"old")
+    assert framed.encrypt_framed(b"old") == frame(sealed)
+
+
 def test_automatic_rekey_at_the_interval() -> None:
     key = os.urandom(32)
     writer = RecordWriter(CipherState("ChaChaPoly", key), rekey_interval=3)
-    out: list[bytes] = []
+    out: list[bytes | bytearray] = []
     for index in range(7):
         writer.seal(bytes([index]), out)
-    sealed = out[1::2]  # out alternates frame lengths and transport messages
+    sealed = [bytes(frame[2:]) for frame in out]  # each: the frame length, the message
     # Messages 0-2 under k (2 carries the flag), 3-5 under REKEY(k), 6 under REKEY(REKEY(k)).
     keys = [key] * 3 + [_spec_rekey(key)] * 3 + [_spec_rekey(_spec_rekey(key))]
     for nonce, (message_key, ciphertext) in enumerate(zip(keys, sealed, strict=True)):
@@ -651,16 +678,17 @@ def test_receiver_that_misses_a_rekey_fails() -> None:
     """The rekey really changes the key: a stale receiver cannot decrypt."""
     key = os.urandom(32)
     writer = RecordWriter(CipherState("ChaChaPoly", key))
-    out: list[bytes] = []
+    out: list[bytes | bytearray] = []
     writer.seal_rekey(out)
     writer.seal(b"new key", out)
+    rekey, message = (bytes(frame[2:]) for frame in out)  # each behind its frame length
     stale = CipherState("ChaChaPoly", key)
     stale.set_nonce(1)
     with pytest.raises(ChannelError):
-        stale.decrypt_with_ad(None, out[3])
+        stale.decrypt_with_ad(None, message)
     reader = _opener(key)
-    assert reader.open(out[1]) is None
-    assert reader.open(out[3]) == b"new key"
+    assert reader.open(rekey) is None
+    assert reader.open(message) == b"new key"
 
 
 # ---- state and arguments -----------------------------------------------------------

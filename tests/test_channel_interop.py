@@ -103,12 +103,12 @@ def run_session(wire: Wire, handshake: HandshakeState, peer_static: bytes) -> tu
     sent = 0
     for number, size in enumerate(MESSAGES):
         message = os.urandom(size)
-        out: list[bytes] = []
+        out: list[bytes | bytearray] = []
         if number == 2:
             writer.seal_rekey(out)  # a bare rekey on demand
         writer.seal(message, out)
         wire.send(b"".join(out))
-        sent += len(out) // 2  # out alternates lengths and transport messages
+        sent += len(out)  # one buffer per transport message, its length in front
         echoed = None
         while echoed is None:
             echoed = reader.open(wire.receive_frame())

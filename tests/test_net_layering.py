@@ -14,7 +14,7 @@ SERVER_SIDE = [
     *sorted((PACKAGE / "channel").glob("*.py")),
     *(PACKAGE / "net" / f"{name}.py" for name in ("server", "volumes", "wire", "tls")),
 ]
-FORBIDDEN = ("_lowlevel", "_native", "api", "files", "net.store", "net.client")
+FORBIDDEN = ("_lowlevel", "_native", "api", "files", "net.store", "net.client", "net.connection")
 
 
 def module_level_imports(path: Path) -> list[str]:

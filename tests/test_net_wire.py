@@ -4,6 +4,7 @@ and the mapping of ErrorResponse codes to exceptions."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -143,6 +144,50 @@ def test_seed_encoding_is_wire_compatible() -> None:
     assert parsed.authenticate.auth_token == b"t" * 32
     assert parsed.authenticate.volume == ""
     assert not parsed.authenticate.HasField("create")
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 4096, 1 << 20])
+@pytest.mark.parametrize("request_id", [1, 300, (1 << 64) - 1])
+def test_hand_encoded_read_response_is_what_protobuf_reads(request_id: int, size: int) -> None:
+    message, start = wire.read_blocks_response(request_id, size)
+    data = bytes(i % 251 for i in range(size))
+    message[start:] = data
+    response = pb.Response.FromString(bytes(message))
+    assert response.request_id == request_id
+    assert response.WhichOneof("result") == "read_blocks"
+    assert response.read_blocks.data == data
+
+
+@pytest.mark.parametrize("request_id", [1, 300, (1 << 64) - 1])
+def test_read_responses_are_split_without_protobuf(request_id: int) -> None:
+    for size in (1, 130, 1 << 16):
+        data = os.urandom(size)
+        encoded = pb.Response(request_id=request_id, read_blocks={"data": data})
+        split = wire.split_read_blocks_response(encoded.SerializeToString())
+        assert split is not None and split[0] == request_id and bytes(split[1]) == data
+    others = [
+        pb.Response(request_id=request_id, read_blocks={}),  # no data field
+        pb.Response(request_id=0, read_blocks={"data": b"abcdef"}),  # no request_id field
+        pb.Response(request_id=request_id, read_block={"data": b"abcdef"}),
+        pb.Response(request_id=request_id, error={"code": 1, "message": "no"}),
+    ]
+    for response in others:
+        assert wire.split_read_blocks_response(response.SerializeToString()) is None
+    good = pb.Response(request_id=request_id, read_blocks={"data": b"abcdef"}).SerializeToString()
+    for bad in (good[:-1], good + b"\x00", good[:3], b"", bytes([0x08] + [0x80] * 12)):
+        assert wire.split_read_blocks_response(bad) is None
+
+
+def test_tls_frames_split_anywhere_and_many_per_feed() -> None:
+    messages = [b"x" * 70000, b"", b"abc", b"y" * 5]
+    stream = b"".join(wire.tls_frame(m) for m in messages)
+    for cut in (1, 3, 4, 5, 1000, 70003, 70004, 70005, len(stream) - 1):
+        decoder = wire.TlsFrameDecoder()
+        assert decoder.feed(stream[:cut]) + decoder.feed(stream[cut:]) == messages
+        assert decoder.buffered == 0
+    decoder = wire.TlsFrameDecoder()
+    got = [m for i in range(len(stream)) for m in decoder.feed(stream[i : i + 1])]
+    assert got == messages
 
 
 def test_tls_frame_roundtrip_in_pieces() -> None:

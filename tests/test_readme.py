@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from netserver import start_serve
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
@@ -15,8 +17,19 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
-    assert os.listdir(tmp_path) or "open_image" not in code
+    if "open_remote" not in code:
+        exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+        assert os.listdir(tmp_path) or "open_image" not in code
+        return
+    # The remote example, against a real server on the port it names.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # known_hosts
+    server = start_serve(tmp_path / "srv")
+    try:
+        code = code.replace('"127.0.0.1:7450"', repr(server.noise))
+        exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+    finally:
+        assert server.stop() == 0
+    assert list((tmp_path / "srv" / "volumes").glob("*.img"))
 
 
 def test_readme_has_exactly_two_setup_commands() -> None:

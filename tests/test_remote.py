@@ -12,15 +12,11 @@ import inspect
 import json
 import os
 import random
-import select
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,9 +32,11 @@ import doublecrypt
 from doublecrypt import errors
 from doublecrypt.channel import KnownHosts, derive_client_keypair, fingerprint
 from doublecrypt.cli import main
-from doublecrypt.net.client import BlockClient, _WriteMessage, format_address, parse_address
+from doublecrypt.net.client import BlockClient
+from doublecrypt.net.connection import WriteMessage, format_address, parse_address, send_buffers
 from doublecrypt.net.store import NetworkStore
 from doublecrypt.net.wire import pb
+from netserver import ServeProcess, start_serve
 
 OTHER_KEY = bytes(range(100, 132))
 BS = 4096
@@ -54,74 +52,28 @@ def fresh_volume(prefix: str = "v") -> str:
 # ---- the server process ------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    data: Path
-    noise: str
-    tls: str | None
-    server_key: str
-    tls_fingerprint: str | None
-
-    @property
-    def port(self) -> int:
-        return parse_address(self.noise)[1]
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+Server = ServeProcess
 
 
 def start_server(data: Path, *, listen: str = "127.0.0.1:0", tls: bool = False) -> Server:
     """Start ``doublecrypt serve`` and wait for its ``listening`` line."""
-    cmd = [
-        sys.executable,
-        "-c",
-        "from doublecrypt.cli import main; main()",
-        "serve",
-        "--listen",
-        listen,
-        "--data",
-        str(data),
-    ]
-    if tls:
-        cmd += ["--tls-listen", "127.0.0.1:0"]
-    deadline = time.monotonic() + START_TIMEOUT
-    log = open(data.parent / f"{data.name}-server.log", "ab")  # noqa: SIM115 (the child's)
-    try:
-        while True:  # a port just released may take a moment to bind again
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log)
-            assert proc.stdout is not None
-            line = b""
-            while time.monotonic() < deadline and proc.poll() is None:
-                ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-                if ready:
-                    line = proc.stdout.readline()
-                    break
-            if line:
-                break
-            proc.kill()
-            proc.wait(timeout=5)
-            proc.stdout.close()
-            if time.monotonic() >= deadline:
-                log.flush()
-                raise AssertionError(
-                    f"server did not start: {(data.parent / f'{data.name}-server.log').read_text()}"
-                )
-            time.sleep(0.2)
-    finally:
-        log.close()
-    event = json.loads(line)
-    assert event["event"] == "listening", event
-    return Server(
-        proc, data, event["noise"], event["tls"], event["server_key"], event["tls_fingerprint"]
+    extra = ["--tls-listen", "127.0.0.1:0"] if tls else []
+    return start_serve(data, *extra, listen=listen, timeout=START_TIMEOUT)
+
+
+def ik_client(srv: Server, address: str, volume: str, **kw: Any) -> BlockClient:
+    """A BlockClient for KEY over Noise IK (``srv``'s key pinned) to ``address``
+    (the server or a relay in front of it), creating a 64-block volume."""
+    host, port = parse_address(address)
+    return BlockClient(
+        host,
+        port,
+        auth_token=doublecrypt.derive_subkey(KEY, doublecrypt.SUBKEY_SERVER_AUTH),
+        volume=volume,
+        create=(BS, 64),
+        client_static=derive_client_keypair(KEY),
+        server_key=bytes.fromhex(srv.server_key),
+        **kw,
     )
 
 
@@ -320,19 +272,8 @@ def test_pinned_key_uses_ik(server: Server) -> None:
     volume = fresh_volume("ik")
     token = doublecrypt.derive_subkey(KEY, doublecrypt.SUBKEY_SERVER_AUTH)
     static = derive_client_keypair(KEY)
-    host, port = parse_address(server.noise)
-    pin = bytes.fromhex(server.server_key)
     for hash_name in ("BLAKE2s", "SHA256"):
-        with BlockClient(
-            host,
-            port,
-            auth_token=token,
-            volume=volume,
-            create=(BS, 64),
-            client_static=static,
-            server_key=pin,
-            hash_name=hash_name,
-        ) as client:
+        with ik_client(server, server.noise, volume, hash_name=hash_name) as client:
             assert client.protocol_name == f"Noise_IK_25519_ChaChaPoly_{hash_name}"
             assert client.session_id is not None and len(client.session_id) == 32
             client.write_blocks([5, 9], b"a" * BS + b"b" * BS)
@@ -343,6 +284,7 @@ def test_pinned_key_uses_ik(server: Server) -> None:
         fs.write_bytes("/pinned", b"ik")
         assert fs.read_bytes("/pinned") == b"ik"
     # A pin that is not the server's key: the server cannot read message 1.
+    host, port = parse_address(server.noise)
     with pytest.raises(errors.ChannelError, match="pinned server key"):
         BlockClient(
             host,
@@ -413,23 +355,10 @@ def test_dropped_connection_is_retried_once(server: Server, relay: Relay) -> Non
 
 
 def test_unsynced_writes_are_replayed_after_a_reconnect(server: Server, relay: Relay) -> None:
-    token = doublecrypt.derive_subkey(KEY, doublecrypt.SUBKEY_SERVER_AUTH)
-    static = derive_client_keypair(KEY)
-    host, port = parse_address(relay.address)
-    pin = bytes.fromhex(server.server_key)
     volume = fresh_volume("replay")
 
     def client(**kw: Any) -> BlockClient:
-        return BlockClient(
-            host,
-            port,
-            auth_token=token,
-            volume=volume,
-            create=(BS, 64),
-            client_static=static,
-            server_key=pin,
-            **kw,
-        )
+        return ik_client(server, relay.address, volume, **kw)
 
     with client() as c:
         c.write_blocks([1, 2], b"1" * BS + b"2" * BS)
@@ -664,7 +593,7 @@ def test_admin_made_volume_is_formatted_by_remote_init(server: Server, tmp_path:
 
 def test_write_requests_decode_as_protobuf() -> None:
     data = memoryview(os.urandom(3 * 512))
-    message = _WriteMessage([7, 300, 2**40], data)
+    message = WriteMessage([7, 300, 2**40], data)
     for request_id in (1, 127, 128, 2**63):
         request = pb.Request.FromString(bytes(message.with_id(request_id)))
         assert request.request_id == request_id
@@ -713,3 +642,29 @@ def test_addresses() -> None:
     for bad in ("::1:80", "host:0", "host:x", ":80", "[::1"):
         with pytest.raises(errors.InvalidArgumentError):
             parse_address(bad)
+
+
+def test_send_buffers_survives_partial_sends() -> None:
+    pieces: list[bytes | memoryview] = [os.urandom(n) for n in (2, 70000, 1, 1 << 20, 3) * 200]
+    expected = b"".join(pieces)
+    left, right = socket.socketpair()
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    left.settimeout(10)
+    received = bytearray()
+
+    def drain() -> None:
+        while len(received) < len(expected):
+            chunk = right.recv(1 << 16)
+            if not chunk:
+                return
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        send_buffers(left, [memoryview(p) if i % 2 else p for i, p in enumerate(pieces)])
+        reader.join(10)
+    finally:
+        left.close()
+        right.close()
+    assert bytes(received) == expected

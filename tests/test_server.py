@@ -9,11 +9,8 @@ import contextlib
 import json
 import os
 import pathlib
-import select
 import signal
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
@@ -28,6 +25,7 @@ from doublecrypt.cli import main as cli_main
 from doublecrypt.net import tls, wire
 from doublecrypt.net.volumes import VolumeStore
 from doublecrypt.net.wire import pb
+from netserver import start_serve
 
 T = TypeVar("T")
 
@@ -41,58 +39,17 @@ class Server:
 
     def __init__(self, data_dir: pathlib.Path, *args: str) -> None:
         self.data_dir = data_dir
-        self.stderr_path = data_dir.parent / f"{data_dir.name}-stderr-{time.monotonic_ns()}.log"
-        self._stderr = self.stderr_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from doublecrypt.cli import main; main()",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data",
-                str(data_dir),
-                *args,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-        )
-        self.info = self._read_listening_line()
+        self.serve = start_serve(data_dir, *args, timeout=TIMEOUT * 2)
+        self.process = self.serve.proc
+        self.info = self.serve.info
         self.noise = _split(self.info["noise"])
         self.server_key = bytes.fromhex(self.info["server_key"])
 
-    def _read_listening_line(self) -> dict[str, Any]:
-        stdout = self.process.stdout
-        assert stdout is not None
-        ready, _, _ = select.select([stdout], [], [], TIMEOUT * 2)
-        line = stdout.readline() if ready else b""
-        if not line:
-            self.stop()
-            raise AssertionError(f"server did not start: {self.stderr()}")
-        info: dict[str, Any] = json.loads(line)
-        assert info["event"] == "listening"
-        return info
-
     def stderr(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text(errors="replace")
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(TIMEOUT * 2)
+        return self.serve.log_text()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._stderr.close()
+        self.serve.stop(timeout=TIMEOUT)
 
 
 def _split(address: str) -> tuple[str, int]:

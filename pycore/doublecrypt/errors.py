@@ -184,3 +184,87 @@ def error_for_status(status: int, message: str, path: str | None = None) -> Doub
         err = cls(message if path is None else f"{message}: {path}")
     err.status = status
     return err
+
+
+# ---- ncryptf (signed and encrypted HTTP; Python only) ----------------------
+
+
+class NcryptfError(DoubleCryptError):
+    """Base of every ncryptf failure (``doublecrypt.ncryptf``)."""
+
+
+class PayloadError(NcryptfError):
+    """An encrypted body that cannot be accepted; an HTTP server answers 400."""
+
+
+class MalformedFrameError(PayloadError, InvalidArgumentError):
+    """Not an ncryptf payload at all: too short, wrong magic, not base64,
+    a key or nonce of the wrong length."""
+
+    status = -4
+
+
+class UnknownKeyError(PayloadError):
+    """The server key a request names (``X-HashId``) is unknown or expired;
+    the client should fetch a new one from the ``ek`` endpoint."""
+
+
+class ChecksumError(PayloadError, AuthenticationError):
+    """The v2 frame's BLAKE2b checksum does not match: the bytes were altered."""
+
+    status = -7
+
+
+class DecryptionError(PayloadError, AuthenticationError):
+    """The box does not open: wrong key, or an altered ciphertext."""
+
+    status = -7
+
+
+class SignatureError(PayloadError, AuthenticationError):
+    """The Ed25519 signature over the plaintext does not verify, or was made
+    with a key other than the one required."""
+
+    status = -7
+
+
+class AuthorizationError(NcryptfError, AuthenticationError):
+    """A request's ``Authorization`` was refused; an HTTP server answers 401."""
+
+    status = -7
+
+
+class MalformedAuthorizationError(AuthorizationError):
+    """The ``Authorization`` (or ``X-Date``) header is missing or cannot be parsed."""
+
+
+class UnknownTokenError(AuthorizationError):
+    """No token is known for the access token the request names (or it was revoked)."""
+
+
+class TokenExpiredError(AuthorizationError):
+    """The token's ``expires_at`` has passed."""
+
+
+class HmacMismatchError(AuthorizationError):
+    """The request's HMAC does not match the one rebuilt from what arrived."""
+
+
+class ClockDriftError(AuthorizationError):
+    """The request's date is too far from the server's clock (the drift window)."""
+
+
+class ReplayError(AuthorizationError):
+    """This (access token, salt) pair was already accepted within the drift window."""
+
+
+class MalformedTokenError(NcryptfError, InvalidArgumentError):
+    """Token data of the wrong shape: a missing field, an ``ikm`` that is not
+    32 bytes, a ``signing`` key that is not a valid 64-byte Ed25519 secret key."""
+
+    status = -4
+
+
+class CacheUnavailableError(NcryptfError, NetworkError):
+    """The key or salt cache (Redis) could not be reached or answered an error;
+    a server answers 503 rather than accept a request it cannot check for replay."""

@@ -6,11 +6,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import sys
 
 from ..errors import ChannelError, NetworkError
 from .filter import ClientChannel, ServerChannel
+from .noise import BytesLike
 
 READ_CHUNK = 256 * 1024
+
+
+_GATHERING_WRITELINES = sys.version_info >= (3, 12)  # sendmsg, no join, on plain sockets
+_JOIN_BELOW = 1 << 16  # bytes: smaller output goes out in one write
 
 
 class ChannelStream:
@@ -29,12 +35,12 @@ class ChannelStream:
         self._received = received if received is not None else collections.deque()
         self._eof = False
 
-    async def send(self, message: bytes) -> None:
+    async def send(self, message: BytesLike) -> None:
         """Encrypt ``message``, write it and wait until the transport drains."""
         self.send_nowait(message)
         await self.drain()
 
-    def send_nowait(self, message: bytes) -> None:
+    def send_nowait(self, message: BytesLike) -> None:
         """Encrypt ``message`` and write it without waiting for the transport."""
         self.channel.send(message)
         self._flush()
@@ -70,9 +76,17 @@ class ChannelStream:
             await self._writer.wait_closed()
 
     def _flush(self) -> None:
-        data = self.channel.data_to_send()
-        if data:
-            self._writer.write(data)
+        buffers = self.channel.data_to_send_buffers()
+        if len(buffers) == 1:
+            self._writer.write(buffers[0])
+        elif _GATHERING_WRITELINES or sum(map(len, buffers)) < _JOIN_BELOW:
+            self._writer.writelines(buffers)
+        else:
+            # One write per transport message (about 64 KiB): sent at once while
+            # the socket has room, copied into the transport's buffer otherwise;
+            # never the join of a whole large message that writelines makes.
+            for buffer in buffers:
+                self._writer.write(buffer)
 
 
 async def _read(reader: asyncio.StreamReader) -> bytes:

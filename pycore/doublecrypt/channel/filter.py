@@ -100,7 +100,7 @@ class _Channel:
         self._writer: RecordWriter | None = None
         self._reader: RecordReader | None = None
         self._inbuf = bytearray()
-        self._out: list[bytes] = []  # wire chunks waiting for data_to_send()
+        self._out: list[bytes | bytearray] = []  # wire chunks waiting for data_to_send()
         self._pending: list[bytes | None] = []  # held until ready; None = rekey
         self._failure: ChannelError | None = None
         self._input_closed = False
@@ -175,6 +175,12 @@ class _Channel:
             return b""
         self._out = []
         return b"".join(out)
+
+    def data_to_send_buffers(self) -> list[bytes | bytearray]:
+        """:meth:`data_to_send` without joining: the pieces, in order, for a
+        gathering write (``socket.sendmsg``, ``writer.writelines``)."""
+        out, self._out = self._out, []
+        return out
 
     def end_of_input(self) -> None:
         """The peer closed its side; an error if it did so mid-handshake or

@@ -48,6 +48,8 @@ MAX_NONCE: Final = 2**64 - 1  # reserved: never used to encrypt a message
 BytesLike = bytes | bytearray | memoryview
 
 _ZERO_DH = bytes(DHLEN)
+_FRAME_LENGTH = struct.Struct(">H")  # every Noise message goes out behind its length
+_FRAME_IN_PLACE = 4096  # plaintext bytes from which encrypt_framed encrypts into its buffer
 _REKEY_PLAINTEXT = bytes(32)
 
 
@@ -159,6 +161,31 @@ class CipherState:
         ciphertext = aead.encrypt(self._pack_nonce(n), plaintext, ad)
         self.n = n + 1
         return ciphertext
+
+    def encrypt_framed(self, plaintext: BytesLike) -> bytes | bytearray:
+        """A transport message as it goes on the wire, in one buffer: the
+        2-byte big-endian length, then ``ENCRYPT(k, n++, empty, plaintext)``
+        (large plaintexts are encrypted straight into that buffer where the
+        cryptography library can: no copy to put the length in front)."""
+        size = len(plaintext)
+        encrypt_into = getattr(self._aead, "encrypt_into", None)  # newer cryptography
+        if encrypt_into is None or size < _FRAME_IN_PLACE:
+            sealed = self.encrypt_with_ad(None, plaintext)
+            return _FRAME_LENGTH.pack(len(sealed)) + sealed
+        if size > MAX_TRANSPORT_PLAINTEXT:
+            raise InvalidArgumentError(
+                f"Noise plaintext of {size} bytes exceeds the limit of "
+                f"{MAX_TRANSPORT_PLAINTEXT} bytes"
+            )
+        n = self.n
+        if n >= MAX_NONCE:
+            raise ChannelError("Noise nonce exhausted: the session must end")
+        out = bytearray(2 + size + TAGLEN)
+        _FRAME_LENGTH.pack_into(out, 0, size + TAGLEN)
+        with memoryview(out) as view:
+            encrypt_into(self._pack_nonce(n), plaintext, None, view[2:])
+        self.n = n + 1
+        return out
 
     def decrypt_with_ad(self, ad: BytesLike | None, ciphertext: BytesLike) -> bytes:
         """``DECRYPT(k, n++, ad, ciphertext)``; ``n`` is unchanged when it fails."""

@@ -10,7 +10,6 @@ bare rekey signal (``flags == 0x02``).
 
 from __future__ import annotations
 
-import struct
 from typing import Final
 
 from ..errors import InvalidArgumentError, ProtocolError
@@ -24,7 +23,6 @@ REKEY_INTERVAL: Final = 1 << 20  # transport messages sent between two automatic
 
 _FLAG_BYTES: Final = tuple(bytes((flags,)) for flags in range(_KNOWN_FLAGS + 1))
 _END_BYTE: Final = _FLAG_BYTES[FLAG_END]
-_pack_length = struct.Struct(">H").pack  # every Noise message goes out behind its length
 
 
 def check_rekey_interval(rekey_interval: int) -> None:
@@ -47,15 +45,15 @@ class RecordWriter:
         self.rekey_interval = rekey_interval
         self._until_rekey = rekey_interval
 
-    def seal(self, message: BytesLike, out: list[bytes]) -> None:
+    def seal(self, message: BytesLike, out: list[bytes | bytearray]) -> None:
         """Append to ``out`` the transport messages carrying ``message`` (one at
-        least, even for an empty message), each behind its 2-byte length."""
+        least, even for an empty message), each as one buffer: its 2-byte length,
+        then the transport message."""
         total = message.nbytes if isinstance(message, memoryview) else len(message)
-        encrypt = self._cipher.encrypt_with_ad
+        encrypt = self._cipher.encrypt_framed
         if total <= MAX_FRAGMENT and self._until_rekey > 1:  # the common case: one fragment
             self._until_rekey -= 1
-            sealed = encrypt(None, _END_BYTE + message)
-            out += (_pack_length(len(sealed)), sealed)
+            out.append(encrypt(_END_BYTE + message))
             return
         view = memoryview(message)
         if view.format != "B" or view.ndim != 1:
@@ -68,18 +66,16 @@ class RecordWriter:
             self._until_rekey -= 1
             if self._until_rekey == 0:
                 flags |= FLAG_REKEY
-            sealed = encrypt(None, flag_bytes[flags] + view[offset:end])
-            out += (_pack_length(len(sealed)), sealed)
+            out.append(encrypt(flag_bytes[flags] + view[offset:end]))
             if flags & FLAG_REKEY:
                 self._rekey()
             if flags & FLAG_END:
                 return
             offset = end
 
-    def seal_rekey(self, out: list[bytes]) -> None:
+    def seal_rekey(self, out: list[bytes | bytearray]) -> None:
         """Append a bare rekey signal to ``out``; the sending key changes right after it."""
-        sealed = self._cipher.encrypt_with_ad(None, _FLAG_BYTES[FLAG_REKEY])
-        out += (_pack_length(len(sealed)), sealed)
+        out.append(self._cipher.encrypt_framed(_FLAG_BYTES[FLAG_REKEY]))
         self._rekey()
 
     def wipe(self) -> None:

@@ -10,7 +10,7 @@ import click
 import doublecrypt
 
 from .. import speed as speed_report
-from .common import echo_json, image_argument, json_option
+from .common import echo_json, image_argument, json_option, seconds_option
 from .errors import EXIT_CORRUPT, EXIT_EXISTS, CliError, message_for
 from .keys import (
     KeySource,
@@ -22,39 +22,14 @@ from .keys import (
     read_header,
 )
 from .progress import block_progress
-from .sizes import SIZE, format_size
+from .sizes import check_geometry, format_size, geometry_options
 
 __all__ = ["fsck", "info", "init", "slot_dicts", "speed"]
-
-MIN_BLOCKS = 4
-
-
-def _check_geometry(size: int, block_size: int) -> int:
-    lo, hi = doublecrypt.MIN_BLOCK_SIZE, doublecrypt.MAX_BLOCK_SIZE
-    if not lo <= block_size <= hi or block_size & (block_size - 1):
-        raise click.BadParameter(
-            f"a power of two from {format_size(lo)} to {format_size(hi)}",
-            param_hint="'--block-size'",
-        )
-    total = size // block_size
-    if total < MIN_BLOCKS:
-        raise click.BadParameter(
-            f"at least {MIN_BLOCKS} blocks ({format_size(MIN_BLOCKS * block_size)})",
-            param_hint="'--size'",
-        )
-    return total
 
 
 @click.command()
 @image_argument
-@click.option("--size", type=SIZE, required=True, help="Image size, e.g. 512M, 1G (binary units).")
-@click.option(
-    "--block-size",
-    type=SIZE,
-    default="64K",
-    show_default=True,
-    help="Block size: a power of two from 4K to 1M.",
-)
+@geometry_options("Image size, e.g. 512M, 1G (binary units).")
 @kdf_option
 @key_options
 def init(image: str, size: int, block_size: int, kdf: str, keys: KeySource) -> None:
@@ -64,7 +39,7 @@ def init(image: str, size: int, block_size: int, kdf: str, keys: KeySource) -> N
     in key slot 0. With --key-file, that key is the master key and no key
     slot is added (open the image with --key-file; add one with 'key add').
     """
-    total = _check_geometry(size, block_size)
+    total = check_geometry(size, block_size)
     if os.path.lexists(image):
         raise CliError(f"already exists: {image}", EXIT_EXISTS)
     if keys.key_file is not None:
@@ -178,13 +153,7 @@ def info(image: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option(
-    "--seconds",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=0.4,
-    show_default=True,
-    help="Time per measurement.",
-)
+@seconds_option("--seconds", 0.4, "Time per measurement.")
 def speed(seconds: float) -> None:
     """Measure the AEAD block codec and the filesystem engine on this machine."""
     for line in speed_report.report_lines(seconds):

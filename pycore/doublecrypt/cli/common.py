@@ -19,6 +19,7 @@ __all__ = [
     "inner",
     "json_option",
     "kind",
+    "seconds_option",
     "stat_dict",
 ]
 
@@ -34,6 +35,19 @@ def image_argument(func: Callable[..., R]) -> Callable[..., R]:
 
 def json_option(func: Callable[..., R]) -> Callable[..., R]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def seconds_option(
+    flag: str, default: float, help: str
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """An option taking a positive number of seconds."""
+    return click.option(
+        flag,
+        type=click.FloatRange(min=0.0, min_open=True),
+        default=default,
+        show_default=True,
+        help=help,
+    )
 
 
 def inner(path: str) -> str:

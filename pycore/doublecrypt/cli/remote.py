@@ -19,10 +19,9 @@ import click
 
 import doublecrypt
 
-from .admin import _check_geometry
 from .errors import EXIT_EXISTS, EXIT_FAILURE, CliError, DoubleCryptGroup
 from .keys import KeySource, key_options
-from .sizes import SIZE, format_size
+from .sizes import check_geometry, format_size, geometry_options
 
 __all__ = [
     "REMOTE_COMMANDS",
@@ -56,7 +55,7 @@ class RemoteTarget:
 
     @property
     def address(self) -> str:
-        from ..net.client import format_address  # the network code loads only when used
+        from ..net.connection import format_address  # the network code loads only when used
 
         return format_address(self.host, self.port)
 
@@ -65,7 +64,7 @@ class RemoteTarget:
 
     @classmethod
     def parse(cls, text: str) -> RemoteTarget:
-        from ..net.client import parse_address
+        from ..net.connection import parse_address
 
         rest = text.removeprefix(SCHEME)
         address, _, volume = rest.partition("/")
@@ -226,14 +225,7 @@ def token_hash(keys: KeySource) -> None:
 
 
 @remote.command("init")
-@click.option("--size", type=SIZE, required=True, help="Volume size, e.g. 512M, 1G.")
-@click.option(
-    "--block-size",
-    type=SIZE,
-    default="64K",
-    show_default=True,
-    help="Block size: a power of two from 4K to 1M.",
-)
+@geometry_options("Volume size, e.g. 512M, 1G.")
 @key_options
 def remote_init(size: int, block_size: int, keys: KeySource) -> None:
     """Create and format the volume --volume on the server --remote.
@@ -244,7 +236,7 @@ def remote_init(size: int, block_size: int, keys: KeySource) -> None:
     params = _root_params()
     if params.get("remote") is None:
         raise click.UsageError("remote init needs --remote HOST:PORT (before 'remote')")
-    total = _check_geometry(size, block_size)
+    total = check_geometry(size, block_size)
     parsed = RemoteTarget.parse(params["remote"])
     target = RemoteTarget(parsed.host, parsed.port, params.get("volume") or DEFAULT_VOLUME)
     key = _remote_key(keys, target)

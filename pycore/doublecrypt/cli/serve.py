@@ -19,8 +19,8 @@ import click
 
 from ..net import wire
 from ..net.volumes import VolumeStore, check_volume_name
-from .common import echo_json, json_option
-from .sizes import SIZE, format_size
+from .common import echo_json, json_option, seconds_option
+from .sizes import SIZE, format_size, geometry_options
 
 __all__ = ["parse_host_port", "serve", "volume"]
 
@@ -79,19 +79,9 @@ def _data_option(func: click.decorators.FC) -> click.decorators.FC:
     show_default=True,
     help="Largest request or response, in bytes.",
 )
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=120.0,
-    show_default=True,
-    help="Close a connection idle for this many seconds.",
-)
-@click.option(
-    "--handshake-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Close a connection whose handshake takes longer than this.",
+@seconds_option("--idle-timeout", 120.0, "Close a connection idle for this many seconds.")
+@seconds_option(
+    "--handshake-timeout", 10.0, "Close a connection whose handshake takes longer than this."
 )
 def serve(
     listen: tuple[str, int],
@@ -153,13 +143,9 @@ def volume() -> None:
 @volume.command("create")
 @_data_option
 @click.argument("name")
-@click.option("--size", type=SIZE, required=True, help="Volume size, e.g. 1G (binary units).")
-@click.option(
-    "--block-size",
-    type=SIZE,
-    default="64K",
-    show_default=True,
-    help="Block size: a power of two; the client's image must use the same.",
+@geometry_options(
+    "Volume size, e.g. 1G (binary units).",
+    "Block size: a power of two; the client's image must use the same.",
 )
 @click.option(
     "--token-hash",

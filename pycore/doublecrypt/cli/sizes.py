@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
+
+import doublecrypt
 
 if TYPE_CHECKING:  # generic only from click 8.4 on
     _ParamType = click.ParamType[int]
 else:
     _ParamType = click.ParamType
 
-__all__ = ["SIZE", "SizeType", "format_size", "parse_size"]
+__all__ = [
+    "MIN_BLOCKS",
+    "SIZE",
+    "SizeType",
+    "check_geometry",
+    "format_size",
+    "geometry_options",
+    "parse_size",
+]
+
+R = TypeVar("R")
+
+MIN_BLOCKS = 4
+"""The fewest blocks ``--size`` may give."""
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
@@ -58,3 +74,36 @@ class SizeType(_ParamType):
 
 
 SIZE = SizeType()
+
+
+def geometry_options(
+    size_help: str, block_help: str = "Block size: a power of two from 4K to 1M."
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """The ``--size`` (required) and ``--block-size`` (default 64K) options."""
+
+    def decorate(func: Callable[..., R]) -> Callable[..., R]:
+        func = click.option(
+            "--block-size", type=SIZE, default="64K", show_default=True, help=block_help
+        )(func)
+        return click.option("--size", type=SIZE, required=True, help=size_help)(func)
+
+    return decorate
+
+
+def check_geometry(size: int, block_size: int) -> int:
+    """The number of blocks of an image or volume of ``size`` bytes; a
+    BadParameter unless the block size is a power of two the engine takes
+    and there are at least MIN_BLOCKS of them."""
+    lo, hi = doublecrypt.MIN_BLOCK_SIZE, doublecrypt.MAX_BLOCK_SIZE
+    if not lo <= block_size <= hi or block_size & (block_size - 1):
+        raise click.BadParameter(
+            f"a power of two from {format_size(lo)} to {format_size(hi)}",
+            param_hint="'--block-size'",
+        )
+    total = size // block_size
+    if total < MIN_BLOCKS:
+        raise click.BadParameter(
+            f"at least {MIN_BLOCKS} blocks ({format_size(MIN_BLOCKS * block_size)})",
+            param_hint="'--size'",
+        )
+    return total

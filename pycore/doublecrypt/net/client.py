@@ -20,11 +20,8 @@ retried.
 
 from __future__ import annotations
 
-import collections
-import ipaddress
 import itertools
 import socket
-import struct
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,148 +41,24 @@ from ..errors import (
     ServerError,
 )
 from . import tls, wire
+from .connection import (
+    Connection,
+    TlsFraming,
+    WriteMessage,
+    encode_request,
+    format_address,
+    tune_socket,
+)
 from .wire import pb
 
-__all__ = [
-    "DEFAULT_PORT",
-    "REQUEST_DATA_BYTES",
-    "BlockClient",
-    "Ticket",
-    "VolumeInfo",
-    "format_address",
-    "parse_address",
-]
+__all__ = ["REQUEST_DATA_BYTES", "BlockClient", "Ticket", "VolumeInfo"]
 
-DEFAULT_PORT = 7450
 REQUEST_DATA_BYTES = 1 << 20
 """Block data carried by one read or write request (at least one block)."""
 DEFAULT_REPLAY_LIMIT = 64 << 20
 """Unsynced written bytes kept to write again after a reconnect."""
 
-_RECV_BUFFER = 1 << 20
-_TLS_LENGTH = struct.Struct("<I")  # the TLS transport's frame header (as wire.tls_frame)
-_SOCKET_BUFFER = 4 << 20
-
 Transport = Literal["noise", "tls"]
-
-
-# ---- addresses ---------------------------------------------------------------
-
-
-def parse_address(address: str, default_port: int | None = None) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[IPv6]:PORT`` -> (host, port)."""
-    text = address.strip()
-    host, sep, port_text = text.rpartition(":")
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise InvalidArgumentError(f"bad address {address!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        sep, port_text = (":", rest[1:]) if rest.startswith(":") else ("", "")
-        if rest and not sep:
-            raise InvalidArgumentError(f"bad address {address!r}: expected [HOST]:PORT")
-    elif not sep or ":" in host:
-        host, sep, port_text = text, "", ""
-        if ":" in host:
-            raise InvalidArgumentError(f"bad address {address!r}: write IPv6 hosts as [HOST]:PORT")
-    if not host:
-        raise InvalidArgumentError(f"bad address {address!r}: no host")
-    if not sep:
-        if default_port is None:
-            raise InvalidArgumentError(f"bad address {address!r}: expected HOST:PORT")
-        return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InvalidArgumentError(f"bad address {address!r}: port must be 1..65535")
-    return host, int(port_text)
-
-
-def format_address(host: str, port: int) -> str:
-    """The ``host:port`` form used in messages and known-hosts files."""
-    try:
-        is_v6 = ipaddress.ip_address(host).version == 6
-    except ValueError:
-        is_v6 = False
-    return f"[{host}]:{port}" if is_v6 else f"{host}:{port}"
-
-
-# ---- transports ---------------------------------------------------------------
-
-
-def _io_error(where: str, what: str, exc: BaseException) -> NetworkError:
-    if isinstance(exc, TimeoutError):
-        return NetworkError(f"{where}: timed out while {what}")
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return NetworkError(f"{where}: connection lost while {what} ({reason or type(exc).__name__})")
-
-
-def _tune(sock: socket.socket) -> None:
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
-        sock.setsockopt(socket.SOL_SOCKET, option, _SOCKET_BUFFER)
-
-
-class _TlsFraming:
-    """The TLS transport's framing with the sans-IO interface of a channel."""
-
-    def __init__(self) -> None:
-        self._decoder = wire.TlsFrameDecoder()
-        self._outbox: list[bytes | memoryview] = []
-
-    def send(self, message: bytes | memoryview) -> None:
-        self._outbox += (_TLS_LENGTH.pack(len(message)), message)  # no copy of the message
-
-    def data_to_send(self) -> bytes:
-        out, self._outbox = b"".join(self._outbox), []
-        return out
-
-    def receive_data(self, data: memoryview) -> list[bytes]:
-        return self._decoder.feed(data)
-
-    def end_of_input(self) -> None:
-        self._decoder.end_of_input()
-
-
-class _Connection:
-    """Whole messages over a blocking socket, through the sans-IO Noise
-    channel or the TLS framing."""
-
-    def __init__(
-        self, sock: socket.socket, channel: ClientChannel | _TlsFraming, where: str
-    ) -> None:
-        self.sock = sock
-        self.channel = channel
-        self.where = where
-        self._inbox: collections.deque[bytes] = collections.deque()
-        self._buffer = bytearray(_RECV_BUFFER)
-        self._view = memoryview(self._buffer)
-
-    def queue(self, message: bytes | memoryview) -> None:
-        self.channel.send(message)
-
-    def flush(self) -> None:
-        out = self.channel.data_to_send()
-        if out:
-            try:
-                self.sock.sendall(out)
-            except OSError as exc:
-                raise _io_error(self.where, "sending", exc) from exc
-
-    def receive(self) -> bytes:
-        while not self._inbox:
-            self.flush()  # e.g. the handshake message the channel queued while receiving
-            try:
-                n = self.sock.recv_into(self._buffer)
-            except OSError as exc:
-                raise _io_error(self.where, "receiving", exc) from exc
-            if n == 0:
-                self.channel.end_of_input()
-                raise NetworkError(f"{self.where}: the server closed the connection")
-            self._inbox.extend(self.channel.receive_data(self._view[:n]))
-        return self._inbox.popleft()
-
-    def close(self) -> None:
-        self._view.release()
-        self.sock.close()
 
 
 # ---- the client -----------------------------------------------------------------
@@ -200,53 +73,11 @@ class VolumeInfo:
     created: bool
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_WRITE_BLOCKS_TAG = b"\x42"  # Request.write_blocks: field 8, length-delimited
-_DATA_TAG = b"\x12"  # WriteBlocksRequest.data: field 2, length-delimited
-_REQUEST_ID_TAG = b"\x08"  # Request.request_id: field 1, varint
-
-
-class _WriteMessage:
-    """A ``Request{write_blocks}`` encoded once, with the data copied once.
-
-    The request id goes last (protobuf fields may come in any order), so a
-    retry on a new connection rewrites only the tail; the bytes are what
-    protobuf itself would produce, field order apart."""
-
-    def __init__(self, ids: list[int], data: memoryview) -> None:
-        self.ids = ids
-        self.nbytes = data.nbytes
-        head = pb.WriteBlocksRequest(block_ids=ids).SerializeToString()
-        head += _DATA_TAG + _varint(data.nbytes)
-        prefix = _WRITE_BLOCKS_TAG + _varint(len(head) + data.nbytes) + head
-        self._end = len(prefix) + data.nbytes
-        self._buffer = bytearray(self._end + 11)  # room for the request id
-        self._buffer[: len(prefix)] = prefix
-        self._buffer[len(prefix) : self._end] = data
-
-    def with_id(self, request_id: int) -> memoryview:
-        tail = _REQUEST_ID_TAG + _varint(request_id)
-        self._buffer[self._end : self._end + len(tail)] = tail
-        return memoryview(self._buffer)[: self._end + len(tail)]
-
-
-def _encode(message: pb.Request | _WriteMessage, request_id: int) -> bytes | memoryview:
-    if isinstance(message, _WriteMessage):
-        return message.with_id(request_id)
-    message.request_id = request_id
-    return message.SerializeToString()
-
-
 # One request of a batch, and what to do with its response.
-_Job = tuple[pb.Request | _WriteMessage, Callable[[pb.Response], None]]
+# A handler gets the response and, when it was a read taken apart without
+# protobuf (wire.split_read_blocks_response), its data, not in the response.
+_Handler = Callable[[pb.Response, memoryview | None], None]
+_Job = tuple[pb.Request | WriteMessage, _Handler]
 
 
 class BlockClient:
@@ -317,17 +148,17 @@ class BlockClient:
         self.replay_limit = replay_limit
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._channel: ClientChannel | None = None
         self._closed = False
         # Requests sent on this connection and not answered yet, in order
         # (with the message of each write, to send again after a reconnect).
-        self._pending: dict[int, tuple[Callable[[pb.Response], None], _WriteMessage | None]] = {}
+        self._pending: dict[int, tuple[_Handler, WriteMessage | None]] = {}
         # Writes sent since the last sync, written again after a reconnect.
-        self._unsynced: list[_WriteMessage] = []
+        self._unsynced: list[WriteMessage] = []
         self._unsynced_bytes = 0
         self._unsynced_overflow = False
-        self._unanswered: list[_WriteMessage] = []  # by connections lost since
+        self._unanswered: list[WriteMessage] = []  # by connections lost since
         self._sync_failure: str | None = None  # why the next sync must fail
         self.reconnects = 0
         self.requests = 0
@@ -366,7 +197,7 @@ class BlockClient:
             else:
                 reason = exc.strerror or str(exc)
             raise NetworkError(f"cannot connect to block server {self.address}: {reason}") from exc
-        _tune(sock)
+        tune_socket(sock)
         return sock
 
     def _verify_server(self, public_key: bytes) -> None:
@@ -377,7 +208,7 @@ class BlockClient:
             self._host_key_error = exc
             raise
 
-    def _new_connection(self) -> _Connection:
+    def _new_connection(self) -> Connection:
         sock = self._open_socket()
         try:
             if self.transport == "tls":
@@ -390,12 +221,12 @@ class BlockClient:
                 verify_server=self._verify_server if self._server_key is None else None,
             )
             self._channel = channel
-            return _Connection(sock, channel, f"block server {self.address}")
+            return Connection(sock, channel, f"block server {self.address}")
         except BaseException:
             sock.close()
             raise
 
-    def _tls_connection(self, sock: socket.socket) -> _Connection:
+    def _tls_connection(self, sock: socket.socket) -> Connection:
         assert self._tls_fingerprint is not None
         where = f"block server {self.address} (TLS)"
         try:
@@ -408,7 +239,7 @@ class BlockClient:
             tls_sock.close()
             raise
         self._channel = None
-        return _Connection(tls_sock, _TlsFraming(), where)
+        return Connection(tls_sock, TlsFraming(), where)
 
     def _connect(self) -> VolumeInfo:
         """Connect, handshake and authenticate (the caller holds the lock)."""
@@ -432,7 +263,7 @@ class BlockClient:
                 )
             if response.WhichOneof("result") == "error":
                 raise wire.error_from_response(response.error)
-            self._expect("authenticate")(response)
+            self._expect("authenticate")(response, None)
             result = response.authenticate
             info = VolumeInfo(result.block_size, result.total_blocks, result.created)
             geometry = (info.block_size, info.total_blocks)
@@ -452,7 +283,7 @@ class BlockClient:
         self._conn = conn
         return info
 
-    def _receive_handshake(self, conn: _Connection) -> bytes:
+    def _receive_handshake(self, conn: Connection) -> bytes:
         self._host_key_error = None
         try:
             return conn.receive()
@@ -494,8 +325,16 @@ class BlockClient:
             ) from None
         return response
 
-    def _receive_one(self, conn: _Connection) -> None:
-        response = self._parse(conn.receive())
+    def _receive_one(self, conn: Connection) -> None:
+        raw = conn.receive()
+        read = wire.split_read_blocks_response(raw)  # the bulk of the data: no copies
+        data: memoryview | None = None
+        if read is not None:
+            response = pb.Response(request_id=read[0])
+            response.read_blocks.SetInParent()
+            data = read[1]
+        else:
+            response = self._parse(raw)
         entry = self._pending.pop(response.request_id, None)
         if entry is None:
             raise ProtocolError(
@@ -510,10 +349,10 @@ class BlockClient:
                     self._unsynced.remove(write)
                     self._unsynced_bytes -= write.nbytes
             raise _Refused(error)
-        handler(response)
+        handler(response, data)
 
     def _run(
-        self, conn: _Connection, jobs: Sequence[_Job], *, wait: bool = True, drain: bool = False
+        self, conn: Connection, jobs: Sequence[_Job], *, wait: bool = True, drain: bool = False
     ) -> Ticket:
         """Send ``jobs`` with at most MAX_IN_FLIGHT requests outstanding and,
         with ``wait``, take responses until each job has had its own (they may
@@ -528,10 +367,10 @@ class BlockClient:
                 conn.flush()
                 self._receive_one(conn)
             request_id = next(self._ids)
-            write = message if isinstance(message, _WriteMessage) else None
+            write = message if isinstance(message, WriteMessage) else None
             self._pending[request_id] = (ticket.counted(handler), write)
             ticket.request_ids.append(request_id)
-            conn.queue(_encode(message, request_id))
+            conn.queue(encode_request(message, request_id))
             self.requests += 1
         conn.flush()
         while wait and ticket.left:
@@ -650,13 +489,14 @@ class BlockClient:
                 self._drop_connection()  # a refused write has already failed the next sync
             return ticket.left == 0
 
-    def _read_handler(self, dest: memoryview) -> Callable[[pb.Response], None]:
-        def handle(response: pb.Response) -> None:
-            self._expect("read_blocks")(response)
-            data = response.read_blocks.data
-            if len(data) != dest.nbytes:
+    def _read_handler(self, dest: memoryview) -> _Handler:
+        def handle(response: pb.Response, data: memoryview | None) -> None:
+            self._expect("read_blocks")(response, None)
+            if data is None:
+                data = memoryview(response.read_blocks.data)
+            if data.nbytes != dest.nbytes:
                 raise ProtocolError(
-                    f"block server {self.address}: read returned {len(data)} bytes, "
+                    f"block server {self.address}: read returned {data.nbytes} bytes, "
                     f"expected {dest.nbytes}"
                 )
             dest[:] = data
@@ -684,7 +524,7 @@ class BlockClient:
                 )
             self._check_ids(ids)
             pieces = [
-                _WriteMessage(list(ids[start:end]), view[start * bs : end * bs])
+                WriteMessage(list(ids[start:end]), view[start * bs : end * bs])
                 for start, end in self._chunks(ids)
             ]
         with self._lock:
@@ -696,7 +536,7 @@ class BlockClient:
                 wait=wait,
             )
 
-    def _remember(self, message: _WriteMessage) -> None:
+    def _remember(self, message: WriteMessage) -> None:
         if self._unsynced_overflow:
             return
         if self._unsynced_bytes + message.nbytes > self.replay_limit:
@@ -729,8 +569,8 @@ class BlockClient:
                     "cannot vouch for the writes since the previous one"
                 )
 
-    def _expect(self, kind: str) -> Callable[[pb.Response], None]:
-        def handle(response: pb.Response) -> None:
+    def _expect(self, kind: str) -> _Handler:
+        def handle(response: pb.Response, data: memoryview | None) -> None:
             if response.WhichOneof("result") != kind:
                 raise ProtocolError(
                     f"block server {self.address}: expected {kind}, got "
@@ -765,9 +605,9 @@ class Ticket:
         self.left = count
         self.request_ids: list[int] = []
 
-    def counted(self, handler: Callable[[pb.Response], None]) -> Callable[[pb.Response], None]:
-        def handle(response: pb.Response) -> None:
-            handler(response)
+    def counted(self, handler: _Handler) -> _Handler:
+        def handle(response: pb.Response, data: memoryview | None) -> None:
+            handler(response, data)
             self.left -= 1
 
         return handle

@@ -22,7 +22,8 @@ from .._lowlevel.store import CustomStore
 from ..channel import Keypair, KnownHosts, derive_client_keypair
 from ..errors import InvalidArgumentError
 from . import wire
-from .client import DEFAULT_PORT, BlockClient, Ticket, parse_address
+from .client import BlockClient, Ticket
+from .connection import DEFAULT_PORT, parse_address
 
 __all__ = ["READ_AHEAD_BYTES", "NetworkStore", "auth_token_hash"]
 

@@ -26,6 +26,7 @@ __all__ = [
     "client_context",
     "ensure_certificate",
     "server_context",
+    "write_private",
 ]
 
 CERT_FILE = "server_tls.crt"
@@ -39,7 +40,7 @@ def certificate_fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def _write_private(path: pathlib.Path, data: bytes) -> None:
+def write_private(path: pathlib.Path, data: bytes | bytearray) -> None:
     """Write a file readable by its owner only, atomically (tmp + fsync + rename)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -71,8 +72,8 @@ def _make_certificate(cert_path: pathlib.Path, key_path: pathlib.Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_private(key_path, key_pem)
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(key_path, key_pem)
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def ensure_certificate(

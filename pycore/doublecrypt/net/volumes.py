@@ -163,10 +163,21 @@ class Volume:
 
     def read_blocks(self, block_ids: Sequence[int]) -> bytes:
         """The blocks concatenated, in the order of ``block_ids``."""
+        out = bytearray(len(block_ids) * self.block_size)
+        with memoryview(out) as view:
+            self.read_blocks_into(block_ids, view)
+        return bytes(out)
+
+    def read_blocks_into(self, block_ids: Sequence[int], out: memoryview) -> None:
+        """Read the blocks into ``out`` (``len(block_ids) * block_size`` bytes),
+        concatenated in the order of ``block_ids``."""
         self._check_ids(block_ids)
         size = self.block_size
-        out = bytearray(len(block_ids) * size)
-        view = memoryview(out)
+        if out.nbytes != len(block_ids) * size:
+            raise InvalidArgumentError(
+                f"a buffer of {out.nbytes} bytes for {len(block_ids)} blocks of {size} bytes"
+            )
+        view = out.cast("B") if out.format != "B" or out.ndim != 1 else out
         try:
             for first, start, count in self._runs(block_ids):
                 wanted = count * size
@@ -182,9 +193,6 @@ class Volume:
                     done += got
         except OSError as exc:
             raise self._io_error("read", exc) from None
-        finally:
-            view.release()
-        return bytes(out)
 
     def write_blocks(self, block_ids: Sequence[int], data: bytes | bytearray | memoryview) -> None:
         """Write ``data`` (``len(block_ids) * block_size`` bytes) to the blocks."""
