@@ -278,6 +278,7 @@ bench: venv lib
 	$(PY) bench/fs_report.py
 	$(PY) bench/channel_report.py
 	$(PY) bench/net_report.py
+	$(PY) bench/ncryptf_report.py
 
 clean:
 	rm -rf $(BUILD) dist pycore/doublecrypt/_native*.so *.egg-info pycore/*.egg-info

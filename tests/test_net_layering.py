@@ -12,7 +12,19 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "pycore" / "doublecrypt"
 SERVER_SIDE = [
     *sorted((PACKAGE / "channel").glob("*.py")),
-    *(PACKAGE / "net" / f"{name}.py" for name in ("server", "volumes", "wire", "tls")),
+    *sorted((PACKAGE / "ncryptf").glob("*.py")),
+    *(
+        PACKAGE / "net" / f"{name}.py"
+        for name in (
+            "server",
+            "volumes",
+            "wire",
+            "tls",
+            "admin_api",
+            "admin_tokens",
+            "admin_volumes",
+        )
+    ),
 ]
 FORBIDDEN = ("_lowlevel", "_native", "api", "files", "net.store", "net.client", "net.connection")
 

@@ -35,6 +35,7 @@ def main(**remote: str | None) -> None:
 
 def _register() -> None:
     from .admin import fsck, info, init, speed
+    from .admin_client import admin
     from .browse import df, ls, stat
     from .demo import demo
     from .files import cat, get, put
@@ -47,6 +48,7 @@ def _register() -> None:
     for command in (*commands, serve, volume, demo):
         main.add_command(command)
     main.add_command(remote)
+    main.add_command(admin)
 
 
 _register()

@@ -2,8 +2,10 @@
 
 ``serve`` prints one JSON line on stdout once it listens (``{"event":
 "listening", "noise": ..., "tls": ..., "server_key": ..., "tls_fingerprint":
-...}``) and logs to stderr; SIGTERM or SIGINT stop it cleanly (requests
-already received are answered, every volume is synced) with exit code 0.
+...}``, plus ``"admin": HOST:PORT`` with ``--admin``, and ``"admin_token_file"``
+when that start wrote the bootstrap admin token) and logs to stderr; SIGTERM
+or SIGINT stop it cleanly (requests already received are answered, every
+volume is synced) with exit code 0.
 """
 
 from __future__ import annotations
@@ -83,6 +85,21 @@ def _data_option(func: click.decorators.FC) -> click.decorators.FC:
 @seconds_option(
     "--handshake-timeout", 10.0, "Close a connection whose handshake takes longer than this."
 )
+@click.option(
+    "--admin",
+    "admin_listen",
+    callback=_address,
+    metavar="HOST:PORT",
+    help="Also serve the management API (HTTP behind ncryptf; docs/PROTOCOL.md section 6). "
+    "The first start writes an admin token to DATA/admin/admin-token.json.",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Keep the management API's key and replay caches in Redis (redis://HOST:PORT/DB) "
+    "instead of in memory.",
+)
 def serve(
     listen: tuple[str, int],
     data_dir: pathlib.Path,
@@ -91,10 +108,14 @@ def serve(
     max_message: int,
     idle_timeout: float,
     handshake_timeout: float,
+    admin_listen: tuple[str, int] | None,
+    redis_url: str | None,
 ) -> None:
     """Run the block server: volumes of ciphertext blocks for remote clients."""
     from ..net.server import BlockServer, ServerConfig
 
+    if redis_url is not None and admin_listen is None:
+        raise click.UsageError("--redis is for the management API: give --admin HOST:PORT too")
     if max_message < _MIN_MAX_MESSAGE:
         raise click.BadParameter(f"at least {_MIN_MAX_MESSAGE} bytes", param_hint="'--max-message'")
     logging.basicConfig(
@@ -114,6 +135,11 @@ def serve(
 
     async def run() -> None:
         server = BlockServer(config)
+        admin = bootstrap = None
+        if admin_listen is not None:  # first: it finishes interrupted resizes
+            from ..net.admin_api import start_admin
+
+            admin, bootstrap = await start_admin(server.store, admin_listen, redis_url=redis_url)
         await server.start()
         line = {
             "event": "listening",
@@ -122,6 +148,10 @@ def serve(
             "server_key": server.server_key.hex(),
             "tls_fingerprint": server.tls_fingerprint,
         }
+        if admin is not None:
+            line["admin"] = admin.address
+            if bootstrap is not None:
+                line["admin_token_file"] = str(bootstrap)
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
         stop = asyncio.Event()
@@ -130,6 +160,8 @@ def serve(
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         logging.getLogger("doublecrypt.server").info("stopping")
+        if admin is not None:
+            await admin.stop()
         await server.shutdown()
 
     asyncio.run(run())
