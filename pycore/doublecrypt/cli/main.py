@@ -39,6 +39,7 @@ def _register() -> None:
     from .browse import df, ls, stat
     from .demo import demo
     from .files import cat, get, put
+    from .import_v1 import import_v1
     from .manage import mkdir, mv, rm
     from .remote import remote
     from .serve import serve, volume
@@ -49,6 +50,7 @@ def _register() -> None:
         main.add_command(command)
     main.add_command(remote)
     main.add_command(admin)
+    main.add_command(import_v1)
 
 
 _register()
