@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_PACKAGES := python3 gcc g++ make pkg-config libsodium-dev python3-venv python3-dev \
                 clang-format valgrind default-jdk-headless libjna-java \
-                clang libclang-rt-14-dev redis-server
+                clang libclang-rt-14-dev redis-server fuse3 git sqlite3 rsync
 
 HEADER_DECLS := $(PYTHON) csrc/header_decls.py
 # Read with sed/grep (not Python) so they resolve before python3 is installed.
