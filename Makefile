@@ -272,13 +272,26 @@ test-slow: venv lib
 demo: venv
 	$(VENV)/bin/doublecrypt demo
 
-bench: venv lib
+# The peers bench/peers_report.py measures against (through their FUSE mounts).
+BENCH_DEB_PACKAGES := gocryptfs cryfs fuse3 tar
+
+.PHONY: bench-deps
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bench: venv lib bench-deps
 	$(PY) -m pytest bench -q --benchmark-columns=mean,ops --benchmark-sort=name
 	$(PY) bench/codec_report.py
 	$(PY) bench/fs_report.py
 	$(PY) bench/channel_report.py
 	$(PY) bench/net_report.py
 	$(PY) bench/ncryptf_report.py
+	$(PY) bench/peers_report.py
 
 clean:
 	rm -rf $(BUILD) dist pycore/doublecrypt/_native*.so *.egg-info pycore/*.egg-info
