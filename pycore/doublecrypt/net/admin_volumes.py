@@ -34,7 +34,14 @@ from ..errors import (
     NotFoundError,
     StorageIOError,
 )
-from .volumes import VolumeInfo, VolumeStore, check_geometry, check_volume_name
+from .volumes import (
+    VolumeInfo,
+    VolumeStore,
+    check_geometry,
+    check_volume_name,
+    fsync_dir,
+    write_volume_meta,
+)
 
 __all__ = [
     "VolumeBusyError",
@@ -81,33 +88,6 @@ def _refuse_if_open(store: VolumeStore, name: str, action: str) -> None:
         )
 
 
-def _fsync_dir(directory: pathlib.Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_meta(meta_path: pathlib.Path, info: VolumeInfo, total_blocks: int) -> None:
-    """Rewrite ``NAME.json`` with a new block count (the format of volumes.py)."""
-    meta = {
-        "format": 1,
-        "block_size": info.block_size,
-        "total_blocks": total_blocks,
-        "token_hash": info.token_hash.hex(),
-    }
-    tmp = meta_path.with_name(meta_path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (json.dumps(meta, indent=2) + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, meta_path)
-    _fsync_dir(meta_path.parent)
-
-
 def _first_used_block(fd: int, info: VolumeInfo, start_block: int) -> int | None:
     """The first block from ``start_block`` on that is not all zeros (the
     server cannot tell free blocks from used ones otherwise: a block the
@@ -152,6 +132,7 @@ def resize_volume(store: VolumeStore, name: str, total_blocks: int) -> VolumeInf
     if total_blocks == info.total_blocks:
         return info
     new_size = total_blocks * info.block_size
+    resized = VolumeInfo(name, info.block_size, total_blocks, info.token_hash)
     journal = _journal(store, name)
     try:
         fd = os.open(image_path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
@@ -175,7 +156,7 @@ def resize_volume(store: VolumeStore, name: str, total_blocks: int) -> VolumeInf
                 )
         journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         journal.write_text(json.dumps({"from": info.total_blocks, "to": total_blocks}) + "\n")
-        _fsync_dir(journal.parent)
+        fsync_dir(journal.parent)
         if total_blocks > info.total_blocks:
             try:
                 os.posix_fallocate(fd, info.size, new_size - info.size)
@@ -188,9 +169,9 @@ def resize_volume(store: VolumeStore, name: str, total_blocks: int) -> VolumeInf
                         f"no space to grow volume {name!r} to {new_size} bytes"
                     ) from None
                 raise StorageIOError(f"cannot grow {image_path}: {exc}") from None
-            _write_meta(meta_path, info, total_blocks)
+            write_volume_meta(meta_path, resized)
         else:
-            _write_meta(meta_path, info, total_blocks)
+            write_volume_meta(meta_path, resized)
             os.ftruncate(fd, new_size)
             os.fsync(fd)
         journal.unlink()
@@ -201,7 +182,7 @@ def resize_volume(store: VolumeStore, name: str, total_blocks: int) -> VolumeInf
     finally:
         os.close(fd)
     log.info("volume %r resized from %d to %d blocks", name, info.total_blocks, total_blocks)
-    return VolumeInfo(name, info.block_size, total_blocks, info.token_hash)
+    return resized
 
 
 def recover_resizes(store: VolumeStore) -> list[str]:

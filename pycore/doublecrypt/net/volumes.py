@@ -230,12 +230,33 @@ class Volume:
             os.close(fd)
 
 
-def _fsync_dir(directory: pathlib.Path) -> None:
+def fsync_dir(directory: pathlib.Path) -> None:
+    """Make a rename or create in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_volume_meta(meta_path: pathlib.Path, info: VolumeInfo) -> None:
+    """Write ``NAME.json`` atomically (temporary file, fsync, rename, fsync of
+    the directory): the commit point of creating or resizing a volume."""
+    meta = {
+        "format": VOLUME_FORMAT,
+        "block_size": info.block_size,
+        "total_blocks": info.total_blocks,
+        "token_hash": info.token_hash.hex(),
+    }
+    tmp = meta_path.with_name(meta_path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, (json.dumps(meta, indent=2) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, meta_path)
+    fsync_dir(meta_path.parent)
 
 
 class VolumeStore:
@@ -323,22 +344,9 @@ class VolumeStore:
                     ) from None
                 raise StorageIOError(f"cannot create {image_path}: {exc}") from None
             os.close(fd)
-            meta = {
-                "format": VOLUME_FORMAT,
-                "block_size": block_size,
-                "total_blocks": total_blocks,
-                "token_hash": token_digest.hex(),
-            }
-            tmp = meta_path.with_name(meta_path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, (json.dumps(meta, indent=2) + "\n").encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, meta_path)
-            _fsync_dir(self.directory)
-        return VolumeInfo(name, block_size, total_blocks, bytes(token_digest))
+            info = VolumeInfo(name, block_size, total_blocks, bytes(token_digest))
+            write_volume_meta(meta_path, info)
+        return info
 
     def remove(self, name: str) -> None:
         """Delete a volume (metadata first, so a crash leaves no half volume).
@@ -350,7 +358,7 @@ class VolumeStore:
             except FileNotFoundError:
                 raise NotFoundError(f"no such volume: {name!r} (in {self.directory})") from None
             image_path.unlink(missing_ok=True)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def acquire(self, name: str, token: bytes | bytearray) -> Volume:
         """Open (or share) a volume for a client presenting ``token``;
