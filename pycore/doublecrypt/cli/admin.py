@@ -24,7 +24,19 @@ from .keys import (
 from .progress import block_progress
 from .sizes import check_geometry, format_size, geometry_options
 
-__all__ = ["fsck", "info", "init", "slot_dicts", "speed"]
+__all__ = ["create_image_store", "fsck", "info", "init", "slot_dicts", "speed"]
+
+
+def create_image_store(image: str, total: int, block_size: int) -> doublecrypt.FileStore:
+    """A new image file of ``total`` random-filled blocks, with a progress bar;
+    Ctrl-C cancels it cleanly (the file is removed)."""
+    try:
+        with block_progress("filling with random bytes") as update:
+            return doublecrypt.FileStore.create(
+                image, total, block_size=block_size, progress=update
+            )
+    except doublecrypt.errors.CancelledError:
+        raise CliError(f"interrupted: {image} was not created") from None
 
 
 @click.command()
@@ -49,13 +61,7 @@ def init(image: str, size: int, block_size: int, kdf: str, keys: KeySource) -> N
         passphrase = keys.passphrase("New passphrase", twice=True)
         master = bytearray(os.urandom(32))  # as open_image does
     try:
-        try:
-            with block_progress("filling with random bytes") as update:
-                store = doublecrypt.FileStore.create(
-                    image, total, block_size=block_size, progress=update
-                )
-        except doublecrypt.errors.CancelledError:
-            raise CliError(f"interrupted: {image} was not created") from None
+        store = create_image_store(image, total, block_size)
         try:
             with doublecrypt.FileSystem.format(store, master) as fs:
                 slot = (

@@ -16,9 +16,10 @@ import click
 
 import doublecrypt
 
+from .admin import create_image_store
 from .errors import EXIT_CORRUPT, EXIT_EXISTS, EXIT_NO_SPACE, CliError
 from .keys import ENV_PASSPHRASE, KeySource, kdf_option, kdf_params, read_key_file
-from .progress import block_progress, byte_progress
+from .progress import byte_progress
 from .sizes import SIZE, check_geometry, format_size
 
 if TYPE_CHECKING:  # the reader (cryptography, blake3) loads only when the command runs
@@ -46,13 +47,7 @@ def _create(
     image: str, total: int, block_size: int, passphrase: bytes, kdf: str
 ) -> tuple[doublecrypt.FileSystem, int]:
     """A new random-filled image with a fresh master key in a passphrase slot."""
-    try:
-        with block_progress("filling with random bytes") as update:
-            store = doublecrypt.FileStore.create(
-                image, total, block_size=block_size, progress=update
-            )
-    except doublecrypt.errors.CancelledError:
-        raise CliError(f"interrupted: {image} was not created") from None
+    store = create_image_store(image, total, block_size)
     master = bytearray(os.urandom(doublecrypt.MASTER_KEY_BYTES))
     try:
         fs = doublecrypt.FileSystem.format(store, master)
