@@ -41,6 +41,7 @@ def _register() -> None:
     from .files import cat, get, put
     from .import_v1 import import_v1
     from .manage import mkdir, mv, rm
+    from .mount import mount
     from .remote import remote
     from .serve import serve, volume
     from .slots import key, passwd
@@ -51,6 +52,7 @@ def _register() -> None:
     main.add_command(remote)
     main.add_command(admin)
     main.add_command(import_v1)
+    main.add_command(mount)
 
 
 _register()

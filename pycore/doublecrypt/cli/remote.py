@@ -39,7 +39,9 @@ SCHEME = "remote://"
 DEFAULT_VOLUME = "default"
 DEFAULT_PORT = 7450
 
-REMOTE_COMMANDS = frozenset({"put", "get", "cat", "ls", "stat", "df", "mkdir", "rm", "mv", "fsck"})
+REMOTE_COMMANDS = frozenset(
+    {"put", "get", "cat", "ls", "stat", "df", "mkdir", "rm", "mv", "fsck", "mount"}
+)
 """Commands that take an IMAGE and work on a remote volume too."""
 
 _OPTION_NAMES = ("volume", "server_key", "known_hosts", "tls_fingerprint")
