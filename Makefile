@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_PACKAGES := python3 gcc g++ make pkg-config libsodium-dev python3-venv python3-dev \
                 clang-format valgrind default-jdk-headless libjna-java \
-                clang libclang-rt-14-dev redis-server fuse3 git sqlite3 rsync
+                clang libclang-rt-14-dev redis-server fuse3 libfuse3-dev git sqlite3 rsync
 
 HEADER_DECLS := $(PYTHON) csrc/header_decls.py
 # Read with sed/grep (not Python) so they resolve before python3 is installed.
@@ -38,7 +38,7 @@ SONAME := libdoublecrypt.so.$(ABI)
 LIB_REAL := $(BUILD)/libdoublecrypt.so.$(VERSION)
 LIB_OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(C_SOURCES))
 
-.PHONY: all deps venv lib ctest lint format test pytest demo bench install wheel clean \
+.PHONY: all deps venv lib fuse ctest lint format test pytest demo bench install wheel clean \
         fuzz fuzz-regress fuzz-build
 
 all: lib venv
@@ -82,6 +82,20 @@ $(BUILD)/pkgconfig/doublecrypt.pc: csrc/libdoublecrypt.pc.in include/doublecrypt
 	    -e 's|@LIBDIR@|$(CURDIR)/$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 lib: deps $(BUILD)/$(SONAME) $(BUILD)/libdoublecrypt.so $(BUILD)/pkgconfig/doublecrypt.pc
+
+# ---- doublecrypt-fuse: the C FUSE layer (`doublecrypt mount --engine c`) ----
+
+# A program, not engine code (so not in csrc/SOURCES): libfuse 3's high-level
+# API over libdoublecrypt.so, found next to it through an $$ORIGIN rpath.
+FUSE_BIN := $(BUILD)/doublecrypt-fuse
+FUSE_CFLAGS = $(shell pkg-config --cflags fuse3)
+FUSE_LIBS = $(shell pkg-config --libs fuse3)
+
+$(FUSE_BIN): csrc/tools/dc_fuse.c $(HEADERS) $(BUILD)/$(SONAME) $(BUILD)/libdoublecrypt.so
+	$(CC) $(CFLAGS_COMMON) -O2 $(SODIUM_CFLAGS) $(FUSE_CFLAGS) -o $@ $< \
+	  -L$(BUILD) -ldoublecrypt -Wl,-rpath,'$$ORIGIN' $(SODIUM_LIBS) $(FUSE_LIBS)
+
+fuse: lib $(FUSE_BIN)
 
 PREFIX ?= /usr/local
 install: lib
@@ -256,7 +270,7 @@ format: venv
 
 # ---- the README's two commands ---------------------------------------------
 
-pytest: venv lib
+pytest: venv lib fuse
 	$(PY) -m pytest -q
 
 # `wheel` first, so tests/test_wheel.py reuses that wheel instead of building one

@@ -7,13 +7,21 @@ and only once the kernel has connected does it detach (new session, standard
 streams on /dev/null) and tell the waiting parent, which then exits 0. Any
 error before that comes back through a pipe and the parent reports it with
 the usual exit code, so ``doublecrypt mount ... && ls MOUNTPOINT`` works.
+
+With ``--engine c`` the requests are served by the C program
+``doublecrypt-fuse`` (``make fuse``) instead of Python: this command unlocks
+the key as usual and hands it over through a pipe (never on the command
+line); in the foreground it replaces itself with the program, in the
+background the program forks and reports readiness the same way.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -22,12 +30,13 @@ import doublecrypt
 
 from .common import image_argument
 from .errors import EXIT_FAILURE, EXIT_OK, CliError, handle_errors
-from .keys import KeySource, key_options, open_volume
+from .keys import KeySource, image_passphrase, key_options, open_volume, read_header
 
 __all__ = ["mount"]
 
 READY = b"ready\n"
 ERROR = b"error "
+ENV_FUSE_PROGRAM = "DOUBLECRYPT_FUSE"
 
 
 def _say(message: str) -> None:
@@ -107,6 +116,63 @@ def _mount_in_background(image: str, mountpoint: str, read_only: bool, keys: Key
     )
 
 
+def fuse_program() -> str:
+    """The C FUSE program: $DOUBLECRYPT_FUSE, else build/doublecrypt-fuse of
+    the source tree this package runs from."""
+    env = os.environ.get(ENV_FUSE_PROGRAM)
+    program = env or str(Path(__file__).resolve().parents[3] / "build" / "doublecrypt-fuse")
+    if not os.access(program, os.X_OK):
+        where = f"${ENV_FUSE_PROGRAM}={env}" if env else program
+        raise CliError(
+            f"--engine c needs the doublecrypt-fuse program, not found at {where} "
+            "(build it with `make fuse`, or set $DOUBLECRYPT_FUSE)",
+            EXIT_FAILURE,
+        )
+    return program
+
+
+def _unlock_key(image: str, keys: KeySource) -> bytearray:
+    """The master key, found as open_volume finds it (the C program checks it)."""
+    if keys.key_file is None:
+        return doublecrypt.unlock_image(image, image_passphrase(image, keys))
+    read_header(image)
+    return keys.key()
+
+
+def _mount_with_c(
+    image: str, mountpoint: str, foreground: bool, read_only: bool, keys: KeySource
+) -> None:
+    """Serve the mount with doublecrypt-fuse, the key passed through a pipe."""
+    from .remote import is_remote
+
+    if is_remote(image):
+        raise CliError("--engine c mounts image files only, not remote volumes", EXIT_FAILURE)
+    program = fuse_program()
+    image = os.path.abspath(image)  # the daemon leaves the working directory
+    key = _unlock_key(image, keys)
+    read_fd, write_fd = os.pipe()
+    try:
+        try:
+            os.write(write_fd, key)  # 32 bytes: a pipe takes them without a reader
+        finally:
+            key[:] = bytes(len(key))
+            os.close(write_fd)
+        argv = [program, "--key-fd", str(read_fd), image, mountpoint]
+        if read_only:
+            argv.append("--read-only")
+        if foreground:
+            # The program becomes this process: signals and exit status are its own.
+            argv.append("-f")
+            os.set_inheritable(read_fd, True)
+            os.execv(program, argv)
+        code = subprocess.run(argv, pass_fds=(read_fd,), check=False).returncode
+    finally:
+        os.close(read_fd)
+    if code != 0:
+        raise click.exceptions.Exit(code)  # the program said why on stderr
+    # It said "mounted ... (process N)" itself: only it knows the daemon's id.
+
+
 @click.command()
 @image_argument
 @click.argument("mountpoint", type=click.Path(exists=True, file_okay=False, path_type=str))
@@ -114,8 +180,18 @@ def _mount_in_background(image: str, mountpoint: str, read_only: bool, keys: Key
     "-f", "--foreground", is_flag=True, help="Stay in the foreground (Ctrl-C or SIGTERM unmounts)."
 )
 @click.option("--read-only", is_flag=True, help="Mount read-only: every change fails with EROFS.")
+@click.option(
+    "--engine",
+    type=click.Choice(["python", "c"]),
+    default="python",
+    show_default=True,
+    help="Who serves the requests: Python (mfusepy), or the C program doublecrypt-fuse "
+    "(`make fuse`; $DOUBLECRYPT_FUSE names another copy).",
+)
 @key_options
-def mount(image: str, mountpoint: str, foreground: bool, read_only: bool, keys: KeySource) -> None:
+def mount(
+    image: str, mountpoint: str, foreground: bool, read_only: bool, engine: str, keys: KeySource
+) -> None:
     """Mount IMAGE on the directory MOUNTPOINT (FUSE) until unmounted.
 
     Unmount with 'fusermount3 -u MOUNTPOINT' (or umount as root): that syncs
@@ -126,6 +202,9 @@ def mount(image: str, mountpoint: str, foreground: bool, read_only: bool, keys: 
     mountpoint = os.path.abspath(mountpoint)
     if os.path.ismount(mountpoint):
         raise CliError(f"{mountpoint} is already a mount point", EXIT_FAILURE)
+    if engine == "c":
+        _mount_with_c(image, mountpoint, foreground, read_only, keys)
+        return
     if foreground:
         _serve(
             image,
