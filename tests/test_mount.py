@@ -70,8 +70,15 @@ def doublecrypt_command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "doublecrypt", *map(str, args)]
 
 
+def _in_mount_table(mountpoint: Path) -> bool:
+    """os.path.ismount is False for a dead FUSE mount (its stat fails with
+    ENOTCONN), so look in the mount table."""
+    with open("/proc/self/mounts") as table:
+        return any(line.split()[1] == str(mountpoint) for line in table)
+
+
 def _force_unmount(mountpoint: Path) -> None:
-    if os.path.ismount(mountpoint):
+    if os.path.ismount(mountpoint) or _in_mount_table(mountpoint):
         subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], timeout=10, check=False)
 
 

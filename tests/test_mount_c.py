@@ -213,3 +213,153 @@ def test_c_program_takes_the_key_only_from_a_descriptor(image: Path, tmp_path: P
         os.close(read_fd)
         _force_unmount(mnt)
     assert result.returncode == 1 and "exactly 32 bytes" in result.stderr, result.stderr
+
+
+# ---- group commit (--commit-interval) ---------------------------------------
+
+
+def _image_files(image: Path, directory: str = "/") -> dict[str, bytes]:
+    """Every file directly in `directory` of the image, with its contents."""
+    with doublecrypt.open_image(image, key=KEY, read_only=True) as fs:
+        return {
+            name: fs.read_bytes(f"{directory.rstrip('/')}/{name}")
+            for name in fs.listdir(directory)
+            if fs.is_file(f"{directory.rstrip('/')}/{name}")
+        }
+
+
+def _write(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+
+
+def _crash(mount: Mount) -> None:
+    """SIGKILL the daemon, then detach its dead mount."""
+    mount.process.kill()
+    mount.process.wait(timeout=MOUNT_TIMEOUT)
+    _force_unmount(mount.mountpoint)
+    assert not tm._in_mount_table(mount.mountpoint)
+
+
+def _content(i: int) -> bytes:
+    return (b"%06d" % i) * 700  # 4,200 bytes: more than one write for small buffers
+
+
+def test_c_fsynced_data_survives_sigkill(image: Path, key_file: Path, tmp_path: Path) -> None:
+    """With a long interval only fsync makes changes durable, and it does."""
+    mnt = tmp_path / "mnt"
+    with Mount(image, mnt, key_file, *ENGINE, "--commit-interval", "600") as mount:
+        (mnt / "d").mkdir()
+        for i in range(20):
+            _write(mnt / "d" / f"f{i}", _content(i), fsync=(i == 19))
+        _write(mnt / "after", b"not synced")
+        _crash(mount)
+    _clean(image)
+    # The fsync committed the whole group: every earlier file too.
+    assert _image_files(image, "/d") == {f"f{i}": _content(i) for i in range(20)}
+    with Mount(image, mnt, key_file, *ENGINE) as mount:
+        assert (mnt / "d" / "f7").read_bytes() == _content(7)
+        mount.unmount()
+    _clean(image)
+
+
+def test_c_unsynced_data_is_whole_or_absent_after_sigkill(
+    image: Path, key_file: Path, tmp_path: Path
+) -> None:
+    mnt = tmp_path / "mnt"
+    with Mount(image, mnt, key_file, *ENGINE, "--commit-interval", "600") as mount:
+        for i in range(50):
+            _write(mnt / f"f{i}", _content(i))
+        _crash(mount)
+    _clean(image)
+    found = _image_files(image)
+    assert all(found[name] == _content(int(name[1:])) for name in found), sorted(found)
+    assert found == {}  # nothing was synced, no timer ran
+    with Mount(image, mnt, key_file, *ENGINE) as mount:
+        _write(mnt / "again", b"mounts fine")
+        mount.unmount()
+    _clean(image)
+
+
+def test_c_commit_interval_makes_changes_durable(
+    image: Path, key_file: Path, tmp_path: Path
+) -> None:
+    """The timer commits a group without any fsync."""
+    mnt = tmp_path / "mnt"
+    with Mount(image, mnt, key_file, *ENGINE, "--commit-interval", "0.2") as mount:
+        for i in range(10):
+            _write(mnt / f"f{i}", _content(i))
+        want = {f"f{i}": _content(i) for i in range(10)}
+
+        def committed() -> bool:
+            return _image_files(image) == want
+
+        _wait_until(committed, "the timer's commit", timeout=10)
+        _crash(mount)
+    _clean(image)
+    assert _image_files(image) == want
+
+
+def test_c_commit_interval_zero_commits_every_operation(
+    image: Path, key_file: Path, tmp_path: Path
+) -> None:
+    mnt = tmp_path / "mnt"
+    with Mount(image, mnt, key_file, *ENGINE, "--commit-interval", "0") as mount:
+        for i in range(10):
+            _write(mnt / f"f{i}", _content(i))
+        _crash(mount)
+    _clean(image)
+    assert _image_files(image) == {f"f{i}": _content(i) for i in range(10)}
+
+
+def test_c_failed_operations_keep_the_group(image: Path, key_file: Path, tmp_path: Path) -> None:
+    """Failures inside an open group (ENOTEMPTY, ENOSPC) lose nothing else:
+    the engine would roll the whole transaction back on a failed change, so
+    the mount commits before running out of space."""
+    mnt = tmp_path / "mnt"
+    with Mount(image, mnt, key_file, *ENGINE, "--commit-interval", "600") as mount:
+        _write(mnt / "before", b"before")
+        (mnt / "full").mkdir()
+        _write(mnt / "full" / "x", b"x")
+        assert _errno_of(os.rmdir, mnt / "full") == errno.ENOTEMPTY
+        chunk = os.urandom(1 << 20)
+
+        def fill() -> None:
+            with open(mnt / "big", "wb") as f:
+                for _ in range(128):  # 128 MiB into a 64 MiB image
+                    f.write(chunk)
+                    f.flush()
+
+        assert _errno_of(fill) == errno.ENOSPC
+        os.unlink(mnt / "big")
+        _write(mnt / "after", b"after")
+        _write(mnt / "last", b"last", fsync=True)
+        _crash(mount)
+    _clean(image)
+    found = _image_files(image)
+    assert {k: found.get(k) for k in ("before", "after", "last")} == {
+        "before": b"before",
+        "after": b"after",
+        "last": b"last",
+    }
+    assert "big" not in found
+    assert _image_files(image, "/full") == {"x": b"x"}
+
+
+def test_c_commit_interval_needs_the_c_engine(image: Path, key_file: Path, tmp_path: Path) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    result = subprocess.run(
+        doublecrypt_command(
+            "mount", image, mnt, "--key-file", key_file, "--commit-interval", "1", "-f"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=MOUNT_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 1 and "--engine c" in result.stderr, result.stderr
+    assert not os.path.ismount(mnt)

@@ -1,7 +1,8 @@
 /*
  * doublecrypt-fuse - mount a doublecrypt image through libfuse 3, in C.
  *
- *   doublecrypt-fuse --key-fd N [--read-only] [-f] [-d] IMAGE MOUNTPOINT
+ *   doublecrypt-fuse --key-fd N [--read-only] [--commit-interval S] [-f] [-d]
+ *                    IMAGE MOUNTPOINT
  *
  * The same file system as `doublecrypt mount` (files and directories only,
  * owners not kept, symbolic and hard links refused with ENOTSUP), without
@@ -17,8 +18,17 @@
  * `doublecrypt` gives it (3 not found, 5 authentication, 6 corrupt, 8 I/O,
  * 1 anything else, 2 usage).
  *
- * Unmounting (fusermount3 -u, or SIGINT/SIGTERM/SIGHUP) syncs and frees the
- * volume; the exit status is 0 when that sync succeeded.
+ * Group commit: changes from every FUSE thread collect in one open engine
+ * transaction, committed and synced (made durable) on fsync or fsyncdir, at
+ * unmount, S seconds after its first change (--commit-interval, default 1;
+ * 0 commits every operation on its own, as local file systems never do), and
+ * once it holds GROUP_MAX_OPS operations or GROUP_MAX_BYTES written. A crash
+ * loses at most the open group, never part of an operation. A failed commit
+ * is logged on stderr and returned (EIO, ENOSPC) by the next fsync; the
+ * volume stays at its last durable commit.
+ *
+ * Unmounting (fusermount3 -u, or SIGINT/SIGTERM/SIGHUP) commits, syncs and
+ * frees the volume; the exit status is 0 when that succeeded.
  */
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 35
@@ -76,9 +86,41 @@ static uint32_t g_block_size;
 static int g_read_only;
 static uid_t g_uid;
 static gid_t g_gid;
-/* Held by every operation that makes a name appear, so that the check of a
- * RENAME_NOREPLACE and its rename see no name created in between. */
-static pthread_mutex_t g_names = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- group commit -------------------------------------------------------- */
+
+/* The engine rolls back (and poisons) a whole open transaction when one of
+ * its calls fails after it started changing things (dc__fs_end_op): its
+ * checks (ENOENT, EEXIST, ENOTEMPTY...) come first and never do, but running
+ * out of space does. So a group is only extended while the volume has room
+ * to spare (the operation's data, GROUP_META_PER_OP metadata blocks for each
+ * operation in the group, sealed at commit, and GROUP_SLACK); below that the
+ * group is committed and the operation runs on its own, as with
+ * --commit-interval 0, where a failure loses nothing else. An I/O error or
+ * damage met inside a group still loses the group (like a crash): logged,
+ * and reported by the next fsync. The engine has no limit of its own on a
+ * transaction, only memory (dirty nodes) and space (blocks a transaction
+ * replaces are freed after its commit): hence the caps. */
+#define GROUP_MAX_OPS 4096u
+#define GROUP_MAX_BYTES (64ull << 20)
+#define GROUP_META_PER_OP 4u
+#define GROUP_SLACK 32u
+#define DEFAULT_COMMIT_INTERVAL 1.0
+#define MAX_COMMIT_INTERVAL 86400.0
+
+/* Held by every mutating operation and by commits: the group is the
+ * handle's (every thread's calls join it), so beginning, committing and
+ * extending it must not interleave. It also keeps the check of a
+ * RENAME_NOREPLACE and its rename free of names created in between. */
+static pthread_mutex_t g_txn = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_wake; /* the committer: stop, or a group opened */
+static double g_interval = DEFAULT_COMMIT_INTERVAL;
+static int g_group_open;          /* under g_txn */
+static unsigned g_group_ops;      /* under g_txn */
+static uint64_t g_group_bytes;    /* under g_txn */
+static struct timespec g_group_t; /* when it opened (CLOCK_MONOTONIC) */
+static int g_pending_error;       /* negative errno for the next fsync */
+static int g_stop;                /* under g_txn: the committer exits */
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -133,6 +175,120 @@ static int exit_code_for(int status) {
     default:
         return EXIT_FAILURE_;
     }
+}
+
+/* ---- group commit (under g_txn) ------------------------------------------ */
+
+static void log_error(const char *what, int status) {
+    fprintf(stderr, "doublecrypt-fuse: %s: %s (%s)\n", what,
+            dc_strerror(status), dc_fs_errmsg(g_fs));
+}
+
+/* Commit the open group and make it durable; a failure is logged and kept
+ * for the next fsync. Returns the engine status. */
+static int group_commit(void) {
+    if (!g_group_open)
+        return DC_OK;
+    g_group_open = 0;
+    g_group_ops = 0;
+    g_group_bytes = 0;
+    int rc = dc_fs_commit(g_fs);
+    if (rc == DC_OK)
+        rc = dc_fs_sync(g_fs);
+    if (rc != DC_OK) {
+        log_error("commit failed, changes since the last durable commit lost",
+                  rc);
+        if (g_pending_error == 0)
+            g_pending_error = dc_errno(rc);
+    }
+    return rc;
+}
+
+/* Would `bytes` more written, and the group's metadata, still fit? */
+static int group_has_room(uint64_t bytes) {
+    dc_statvfs vs;
+    if (dc_fs_statvfs(g_fs, &vs) != DC_OK || vs.chunk_size == 0)
+        return 0;
+    uint64_t need = bytes / vs.chunk_size + 2 +
+                    (uint64_t)(g_group_ops + 1) * GROUP_META_PER_OP +
+                    GROUP_SLACK;
+    return vs.free_blocks >= need;
+}
+
+/* Before a mutating call that writes `bytes`: take g_txn, and open (or keep)
+ * the group when there is room; else the call commits on its own. */
+static void op_enter(uint64_t bytes) {
+    pthread_mutex_lock(&g_txn);
+    if (g_interval <= 0 || g_read_only)
+        return;
+    if (!group_has_room(bytes)) {
+        if (!g_group_open)
+            return;
+        group_commit(); /* also frees the blocks the group replaced */
+        if (!group_has_room(bytes))
+            return;
+    }
+    if (g_group_open)
+        return;
+    if (dc_fs_begin(g_fs) != DC_OK)
+        return; /* e.g. an earlier root pointer write failed: the call fails */
+    g_group_open = 1;
+    clock_gettime(CLOCK_MONOTONIC, &g_group_t);
+    pthread_cond_signal(&g_wake);
+}
+
+/* After it: count it in the group and commit a full group; a failure
+ * inside the group commits at once (whatever the engine kept of the group
+ * becomes durable; a group it rolled back is reported). Releases g_txn and
+ * returns the negative errno for FUSE. */
+static int op_leave(int rc, uint64_t bytes) {
+    if (g_group_open) {
+        g_group_ops++;
+        g_group_bytes += bytes;
+        if (rc != DC_OK || g_group_ops >= GROUP_MAX_OPS ||
+            g_group_bytes >= GROUP_MAX_BYTES)
+            group_commit();
+    }
+    pthread_mutex_unlock(&g_txn);
+    return dc_errno(rc);
+}
+
+static void timespec_add(struct timespec *t, double seconds) {
+    time_t whole = (time_t)seconds;
+    t->tv_sec += whole;
+    t->tv_nsec += (long)((seconds - (double)whole) * 1e9);
+    if (t->tv_nsec >= 1000000000) {
+        t->tv_sec += 1;
+        t->tv_nsec -= 1000000000;
+    }
+}
+
+static int reached(const struct timespec *deadline) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* The committer thread: a group is committed g_interval seconds after it
+ * opened. */
+static void *committer(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&g_txn);
+    while (!g_stop) {
+        if (!g_group_open) {
+            pthread_cond_wait(&g_wake, &g_txn);
+            continue;
+        }
+        struct timespec deadline = g_group_t;
+        timespec_add(&deadline, g_interval);
+        if (reached(&deadline))
+            group_commit();
+        else
+            pthread_cond_timedwait(&g_wake, &g_txn, &deadline);
+    }
+    pthread_mutex_unlock(&g_txn);
+    return NULL;
 }
 
 /* ---- attributes ---------------------------------------------------------- */
@@ -242,7 +398,8 @@ static int op_statfs(const char *path, struct statvfs *out) {
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
     (void)fi;
-    return dc_errno(dc_fs_chmod(g_fs, path, (uint32_t)(mode & 07777)));
+    op_enter(0);
+    return op_leave(dc_fs_chmod(g_fs, path, (uint32_t)(mode & 07777)), 0);
 }
 
 /* Accepted and ignored: the format keeps no owners (so cp -a works as root);
@@ -272,30 +429,31 @@ static int op_utimens(const char *path, const struct timespec tv[2],
         return 0; /* only the access time, which is not kept */
     else
         mtime = (int64_t)tv[1].tv_sec * 1000000000 + tv[1].tv_nsec;
-    return dc_errno(dc_fs_set_mtime(g_fs, path, mtime));
+    op_enter(0);
+    return op_leave(dc_fs_set_mtime(g_fs, path, mtime), 0);
 }
 
 /* ---- names --------------------------------------------------------------- */
 
 static int op_mkdir(const char *path, mode_t mode) {
-    pthread_mutex_lock(&g_names);
-    int rc = dc_fs_mkdir(g_fs, path, (uint32_t)(mode & 07777));
-    pthread_mutex_unlock(&g_names);
-    return dc_errno(rc);
+    op_enter(0);
+    return op_leave(dc_fs_mkdir(g_fs, path, (uint32_t)(mode & 07777)), 0);
 }
 
 static int op_rmdir(const char *path) {
-    return dc_errno(dc_fs_rmdir(g_fs, path));
+    op_enter(0);
+    return op_leave(dc_fs_rmdir(g_fs, path), 0);
 }
 
 static int op_unlink(const char *path) {
-    return dc_errno(dc_fs_remove(g_fs, path));
+    op_enter(0);
+    return op_leave(dc_fs_remove(g_fs, path), 0);
 }
 
 static int op_rename(const char *from, const char *to, unsigned int flags) {
     if (flags & ~(unsigned int)RENAME_NOREPLACE)
         return -EINVAL; /* RENAME_EXCHANGE, RENAME_WHITEOUT */
-    pthread_mutex_lock(&g_names);
+    op_enter(0);
     int rc = DC_OK;
     if (flags & RENAME_NOREPLACE) {
         dc_stat st;
@@ -307,8 +465,11 @@ static int op_rename(const char *from, const char *to, unsigned int flags) {
     }
     if (rc == DC_OK)
         rc = dc_fs_rename(g_fs, from, to);
-    pthread_mutex_unlock(&g_names);
-    return dc_errno(rc);
+    else if (rc == DC_ERR_ALREADY_EXISTS) {
+        pthread_mutex_unlock(&g_txn); /* a check, not a failed change */
+        return dc_errno(rc);
+    }
+    return op_leave(rc, 0);
 }
 
 static int op_symlink(const char *target, const char *path) {
@@ -324,10 +485,9 @@ static int op_link(const char *from, const char *to) {
 }
 
 static int create_file(const char *path, mode_t mode, int exclusive) {
-    pthread_mutex_lock(&g_names);
-    int rc = dc_fs_create(g_fs, path, (uint32_t)(mode & 07777), exclusive);
-    pthread_mutex_unlock(&g_names);
-    return dc_errno(rc);
+    op_enter(0);
+    return op_leave(
+        dc_fs_create(g_fs, path, (uint32_t)(mode & 07777), exclusive), 0);
 }
 
 static int op_mknod(const char *path, mode_t mode, dev_t dev) {
@@ -385,8 +545,10 @@ static int op_write(const char *path, const char *buf, size_t size,
         return -EINVAL;
     if (size > INT_MAX)
         size = INT_MAX;
-    int rc = dc_fs_write(g_fs, path, (uint64_t)offset, buf, size);
-    return rc == DC_OK ? (int)size : dc_errno(rc);
+    op_enter(size);
+    int rc =
+        op_leave(dc_fs_write(g_fs, path, (uint64_t)offset, buf, size), size);
+    return rc == 0 ? (int)size : rc;
 }
 
 static int op_truncate(const char *path, off_t size,
@@ -394,7 +556,8 @@ static int op_truncate(const char *path, off_t size,
     (void)fi;
     if (size < 0)
         return -EINVAL;
-    return dc_errno(dc_fs_truncate(g_fs, path, (uint64_t)size));
+    op_enter(0);
+    return op_leave(dc_fs_truncate(g_fs, path, (uint64_t)size), 0);
 }
 
 /* close(2): every write already reached the engine, nothing to report. */
@@ -408,7 +571,18 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi) {
     (void)path;
     (void)datasync;
     (void)fi;
-    return dc_errno(dc_fs_sync(g_fs));
+    pthread_mutex_lock(&g_txn);
+    int rc = group_commit();
+    if (rc == DC_OK)
+        rc = dc_fs_sync(g_fs); /* no group: the last commit's root pointer */
+    int err = rc == DC_OK ? 0 : dc_errno(rc);
+    if (g_pending_error != 0) {
+        if (err == 0)
+            err = g_pending_error; /* a commit failed since the last fsync */
+        g_pending_error = 0;
+    }
+    pthread_mutex_unlock(&g_txn);
+    return err;
 }
 
 /* The kernel starts a FUSE mount at 128 KiB of read-ahead whatever
@@ -597,8 +771,8 @@ static void detach(void) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: doublecrypt-fuse --key-fd N [--read-only] [-f] "
-                    "[-d] IMAGE MOUNTPOINT\n");
+    fprintf(stderr, "usage: doublecrypt-fuse --key-fd N [--read-only] "
+                    "[--commit-interval SECONDS] [-f] [-d] IMAGE MOUNTPOINT\n");
 }
 
 int main(int argc, char **argv) {
@@ -614,6 +788,15 @@ int main(int argc, char **argv) {
                 return EXIT_USAGE;
             }
             key_fd = (int)v;
+        } else if (strcmp(a, "--commit-interval") == 0 && i + 1 < argc) {
+            char *end;
+            double v = strtod(argv[++i], &end);
+            if (end == argv[i] || *end != '\0' || !(v >= 0) ||
+                v > MAX_COMMIT_INTERVAL) {
+                usage();
+                return EXIT_USAGE;
+            }
+            g_interval = v;
         } else if (strcmp(a, "--read-only") == 0) {
             g_read_only = 1;
         } else if (strcmp(a, "-f") == 0 || strcmp(a, "--foreground") == 0) {
@@ -734,9 +917,35 @@ int main(int argc, char **argv) {
                 "-u to unmount\n",
                 image, mountpoint);
     }
+    pthread_condattr_t cattr;
+    pthread_condattr_init(&cattr);
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_wake, &cattr);
+    pthread_condattr_destroy(&cattr);
+    pthread_t timer;
+    int timer_running = 0;
+    if (g_interval > 0 && !g_read_only) {
+        if (pthread_create(&timer, NULL, committer, NULL) != 0) {
+            fprintf(stderr, "doublecrypt-fuse: no committer thread: every "
+                            "operation commits on its own\n");
+            g_interval = 0;
+        } else {
+            timer_running = 1;
+        }
+    }
     struct fuse_loop_config loop = {.clone_fd = 0, .max_idle_threads = 10};
     fuse_loop_mt(fuse, &loop); /* until unmounted or signalled */
     code = 0;
+    pthread_mutex_lock(&g_txn);
+    g_stop = 1;
+    pthread_cond_signal(&g_wake);
+    pthread_mutex_unlock(&g_txn);
+    if (timer_running)
+        pthread_join(timer, NULL);
+    pthread_mutex_lock(&g_txn);
+    if (group_commit() != DC_OK || g_pending_error != 0)
+        code = EXIT_IO; /* logged when it failed */
+    pthread_mutex_unlock(&g_txn);
     fuse_remove_signal_handlers(se);
 out_unmount:
     fuse_unmount(fuse);

@@ -140,7 +140,12 @@ def _unlock_key(image: str, keys: KeySource) -> bytearray:
 
 
 def _mount_with_c(
-    image: str, mountpoint: str, foreground: bool, read_only: bool, keys: KeySource
+    image: str,
+    mountpoint: str,
+    foreground: bool,
+    read_only: bool,
+    keys: KeySource,
+    commit_interval: float | None = None,
 ) -> None:
     """Serve the mount with doublecrypt-fuse, the key passed through a pipe."""
     from .remote import is_remote
@@ -160,6 +165,8 @@ def _mount_with_c(
         argv = [program, "--key-fd", str(read_fd), image, mountpoint]
         if read_only:
             argv.append("--read-only")
+        if commit_interval is not None:
+            argv += ["--commit-interval", repr(commit_interval)]
         if foreground:
             # The program becomes this process: signals and exit status are its own.
             argv.append("-f")
@@ -188,9 +195,23 @@ def _mount_with_c(
     help="Who serves the requests: Python (mfusepy), or the C program doublecrypt-fuse "
     "(`make fuse`; $DOUBLECRYPT_FUSE names another copy).",
 )
+@click.option(
+    "--commit-interval",
+    type=click.FloatRange(0, 86400),
+    default=None,
+    metavar="SECONDS",
+    help="--engine c: changes are durable on fsync, at unmount, or this many seconds "
+    "after they are made (default 1; 0 commits every operation on its own).",
+)
 @key_options
 def mount(
-    image: str, mountpoint: str, foreground: bool, read_only: bool, engine: str, keys: KeySource
+    image: str,
+    mountpoint: str,
+    foreground: bool,
+    read_only: bool,
+    engine: str,
+    commit_interval: float | None,
+    keys: KeySource,
 ) -> None:
     """Mount IMAGE on the directory MOUNTPOINT (FUSE) until unmounted.
 
@@ -203,8 +224,10 @@ def mount(
     if os.path.ismount(mountpoint):
         raise CliError(f"{mountpoint} is already a mount point", EXIT_FAILURE)
     if engine == "c":
-        _mount_with_c(image, mountpoint, foreground, read_only, keys)
+        _mount_with_c(image, mountpoint, foreground, read_only, keys, commit_interval)
         return
+    if commit_interval is not None:
+        raise CliError("--commit-interval needs --engine c", EXIT_FAILURE)
     if foreground:
         _serve(
             image,
