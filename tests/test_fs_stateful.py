@@ -13,32 +13,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import doublecrypt
 from doublecrypt import errors
+from fsmodel import Model
 from memstores import DictStore
 
 KEY = bytes(range(32))
 NAMES = st.sampled_from(["a", "b", "c", "dir", "é", "x" * 255])
 DATA = st.binary(max_size=9000)
-
-
-class Model:
-    """dirs: set of directory paths; files: path -> bytes."""
-
-    def __init__(self) -> None:
-        self.dirs: set[str] = {"/"}
-        self.files: dict[str, bytes] = {}
-
-    def copy(self) -> Model:
-        m = Model()
-        m.dirs = set(self.dirs)
-        m.files = dict(self.files)
-        return m
-
-    def exists(self, path: str) -> bool:
-        return path in self.dirs or path in self.files
-
-    def children(self, d: str) -> list[str]:
-        items = [p for p in [*self.dirs, *self.files] if p != "/" and posixpath.dirname(p) == d]
-        return sorted(posixpath.basename(p) for p in items)
 
 
 class FileSystemMachine(RuleBasedStateMachine):
