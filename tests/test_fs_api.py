@@ -312,3 +312,61 @@ def test_large_files_renamed_and_removed_inside_a_transaction(fs: doublecrypt.Fi
         fs.rename("/moved/renamed", "/small")
     assert fs.read_bytes("/small") == bytes(expected[: 2 * chunk])
     fs.fsck()
+
+
+def test_kept_extent_maps_follow_every_change(fs: doublecrypt.FileSystem) -> None:
+    """Reads keep the extent maps of large files between calls; every way of
+    changing a file (or rolling a change back) must be seen by the next read."""
+    chunk = fs.statvfs().chunk_size
+    size = 20 * chunk  # an extent tree, not inline extents
+    contents = {f"/f{i}": os.urandom(size) for i in range(6)}  # more files than kept maps
+    for path, data in contents.items():
+        fs.write_bytes(path, data)
+
+    def check_all() -> None:
+        for path, data in contents.items():
+            for c in (0, 7, 19, 3, 5, 2, 12, 9):  # out of order; covers every change below
+                with fs.open(path, "rb") as f:
+                    f.seek(c * chunk)
+                    assert f.read(100) == data[c * chunk : c * chunk + 100], (path, c)
+
+    def warm(path: str) -> None:  # its map is kept when the change comes
+        with fs.open(path, "rb") as f:
+            f.seek(12 * chunk)
+            f.read(10)
+
+    check_all()
+    warm("/f0")
+    patched = bytearray(contents["/f0"])
+    patched[5 * chunk : 5 * chunk + 4] = b"new!"
+    with fs.open("/f0", "r+b") as f:
+        f.seek(5 * chunk)
+        f.write(b"new!")
+    contents["/f0"] = bytes(patched)
+    check_all()
+
+    warm("/f1")
+    with pytest.raises(RuntimeError), fs.transaction():
+        with fs.open("/f1", "r+b") as f:
+            f.seek(2 * chunk)
+            f.write(b"rolled back")
+        assert fs.read_bytes("/f1")[2 * chunk : 2 * chunk + 11] == b"rolled back"
+        raise RuntimeError("roll back")
+    check_all()
+
+    warm("/f2")
+    fs.remove("/f2")
+    contents["/f2"] = os.urandom(size)
+    fs.write_bytes("/f2", contents["/f2"])
+    check_all()
+    warm("/f3")
+    fs.rename("/f3", "/f3-renamed")
+    contents["/f3-renamed"] = contents.pop("/f3")
+    warm("/f4")
+    fs.truncate("/f4", 9 * chunk + 1)
+    contents["/f4"] = contents["/f4"][: 9 * chunk + 1] + bytes(size - 9 * chunk - 1)
+    fs.truncate("/f4", size)  # the cut-off range reads back as zeros
+    check_all()
+    for path, data in contents.items():
+        assert fs.read_bytes(path) == data
+    fs.fsck()

@@ -288,6 +288,7 @@ static int read_node(dc__btree *t, const dc__ref *ref, unsigned expect_level,
         return DC_ERR_CORRUPT;
     }
     n->ref = *ref;
+    t->loaded++;
     *out = n;
     return DC_OK;
 }
@@ -307,6 +308,7 @@ void dc__bt_init(dc__btree *t, dc__vol *vol, unsigned kind,
 void dc__bt_drop(dc__btree *t) {
     node_free(t->root);
     t->root = NULL;
+    t->loaded = 0;
 }
 
 static int load_root(dc__btree *t) {

@@ -18,8 +18,11 @@
 
 #define BATCH_BYTES (4u << 20)
 #define MAX_FILE_SIZE ((uint64_t)INT64_MAX)
-/* Clean extent maps kept in memory across commits (read caching). */
-#define KEEP_CLEAN_FILES 32
+/* A kept read map whose loaded nodes span more block bytes than this is
+ * dropped after the read: a node decodes to about a block's worth of memory,
+ * so the maps together stay within a few MiB (2 MiB of 64 KiB nodes map 2 GiB
+ * of file). */
+#define READ_MAP_MAX_BYTES ((size_t)2 << 20)
 
 static size_t chunk_key(unsigned char *key, uint64_t chunk) {
     for (int i = 0; i < 8; i++)
@@ -110,6 +113,46 @@ static void file_free(dc__file *f) {
     free(f);
 }
 
+void dc__read_maps_drop(dc_fs *fs) {
+    for (size_t i = 0; i < DC__READ_MAPS; i++) {
+        dc__bt_drop(&fs->read_maps[i].extents);
+        fs->read_maps[i].inode = 0;
+    }
+}
+
+static int same_ref(const dc__ref *a, const dc__ref *b) {
+    return a->block == b->block &&
+           memcmp(a->tag, b->tag, sizeof a->tag) == 0;
+}
+
+/* The kept extent map of a record with a tree-format map, loading it into
+ * a slot (replacing the oldest) when it is not there. */
+static dc__btree *read_map(dc_fs *fs, const dc__inode *ino) {
+    for (size_t i = 0; i < DC__READ_MAPS; i++) {
+        dc__read_map *m = &fs->read_maps[i];
+        if (m->inode == ino->id &&
+            same_ref(&m->extents.root_ref, &ino->extent_root))
+            return &m->extents;
+    }
+    dc__read_map *m = &fs->read_maps[fs->read_map_next];
+    fs->read_map_next = (fs->read_map_next + 1) % DC__READ_MAPS;
+    dc__bt_drop(&m->extents);
+    dc__bt_init(&m->extents, &fs->vol, DC_KIND_EXTENT_MAP, &ino->extent_root);
+    m->inode = ino->id;
+    return &m->extents;
+}
+
+static void read_map_trim(dc_fs *fs, dc__btree *t) {
+    for (size_t i = 0; i < DC__READ_MAPS; i++) {
+        dc__read_map *m = &fs->read_maps[i];
+        if (&m->extents == t &&
+            t->loaded > READ_MAP_MAX_BYTES / fs->vol.block_size) {
+            dc__bt_drop(t);
+            m->inode = 0;
+        }
+    }
+}
+
 void dc__files_drop(dc_fs *fs) {
     for (size_t i = 0; i < fs->nfiles; i++)
         file_free(fs->files[i]);
@@ -173,7 +216,6 @@ static int settle(dc_fs *fs, dc__file *f, dc__loc *loc) {
 }
 
 int dc__files_finish(dc_fs *fs) {
-    size_t keep = 0;
     for (size_t i = 0; i < fs->nfiles; i++) {
         dc__file *f = fs->files[i];
         int rc = DC_OK;
@@ -195,12 +237,7 @@ int dc__files_finish(dc_fs *fs) {
         }
         if (rc != DC_OK)
             return rc;
-        if (f->dead || keep >= KEEP_CLEAN_FILES)
-            file_free(f);
-        else
-            fs->files[keep++] = f;
     }
-    fs->nfiles = keep;
     return DC_OK;
 }
 
@@ -471,6 +508,8 @@ int dc__file_read(dc_fs *fs, const dc__loc *loc, uint64_t offset,
     dc__file *f = dc__file_find(fs, loc->ino.id);
     if (f != NULL) {
         t = &f->extents;
+    } else if (loc->ino.extent_format == DC__EXTENTS_TREE) {
+        t = read_map(fs, &loc->ino);
     } else {
         rc = load_extents(fs, &loc->ino, &tmp);
         if (rc != DC_OK)
@@ -511,6 +550,8 @@ int dc__file_read(dc_fs *fs, const dc__loc *loc, uint64_t offset,
     }
     if (t == &tmp)
         dc__bt_drop(&tmp);
+    else if (f == NULL)
+        read_map_trim(fs, t);
     if (rc == DC_OK)
         *out_read = len;
     return rc;

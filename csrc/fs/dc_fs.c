@@ -78,6 +78,7 @@ int dc_fs_probe(const unsigned char *header, size_t len, uint32_t *block_size,
 
 static void fs_release(dc_fs *fs) {
     dc__files_drop(fs);
+    dc__read_maps_drop(fs);
     free(fs->files);
     dc__aligned_free(fs->sealed);
     dc__aligned_free(fs->staged);

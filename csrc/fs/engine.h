@@ -155,6 +155,7 @@ typedef struct dc__btree {
     unsigned kind;    /* DC_KIND_DIRECTORY or DC_KIND_EXTENT_MAP */
     dc__ref root_ref; /* where the root lives (block 0: none written) */
     dc__bnode *root;  /* in memory, or NULL until first needed */
+    size_t loaded;    /* nodes read from disk since init or drop */
 } dc__btree;
 
 #define DC__MAX_KEY 263
@@ -217,6 +218,17 @@ typedef struct dc__file {
     int dead;  /* removed in this transaction */
 } dc__file;
 
+/* The extent map of a large file that was read without being changed, kept
+ * for the next reads. It is found by inode and extent root reference: a
+ * changed file has a new root (block and tag), so a stale map never
+ * matches. */
+typedef struct dc__read_map {
+    uint64_t inode; /* 0: slot unused */
+    dc__btree extents;
+} dc__read_map;
+
+#define DC__READ_MAPS 4
+
 /* A resolved path: the entry, and its parent directory's own entry. */
 typedef struct dc__loc {
     uint64_t parent; /* inode of the containing directory */
@@ -252,6 +264,8 @@ struct dc_fs {
     int broken;    /* a commit failed half-way: remount to continue */
     dc__file **files;
     size_t nfiles, files_cap;
+    dc__read_map read_maps[DC__READ_MAPS];
+    size_t read_map_next; /* the slot the next new map replaces */
     /* Staging for batched data I/O: `batch` chunks at a time. */
     size_t batch;
     unsigned char *sealed;
@@ -284,6 +298,7 @@ int dc__file_open(dc_fs *fs, const dc__loc *loc, dc__file **out);
 /* Write extents of every changed file back into its namespace entry. */
 int dc__files_finish(dc_fs *fs);
 void dc__files_drop(dc_fs *fs);
+void dc__read_maps_drop(dc_fs *fs);
 /* Give back every block of a file (extents, map pages). */
 int dc__file_discard(dc_fs *fs, const dc__loc *loc);
 int dc__file_write(dc_fs *fs, dc__loc *loc, uint64_t offset,
