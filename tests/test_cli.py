@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 
 import doublecrypt
 from doublecrypt.cli import main
-from doublecrypt.cli.errors import exit_code_for
+from doublecrypt.cli.errors import CliError, exit_code_for
 from doublecrypt.cli.keys import ENV_NEW_PASSPHRASE, ENV_PASSPHRASE
 from doublecrypt.cli.sizes import format_size, parse_size
 
@@ -415,3 +415,22 @@ def test_console_script(tmp_path: Path) -> None:
         wrong.stderr.decode().strip() == "doublecrypt: error: wrong passphrase (no key slot opens)"
     )
     assert b"Traceback" not in wrong.stderr
+
+
+def test_mount_engine_auto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from doublecrypt.cli import mount as mount_cli
+
+    program = tmp_path / "doublecrypt-fuse"
+    monkeypatch.delenv(mount_cli.ENV_FUSE_PROGRAM, raising=False)
+    monkeypatch.setattr(mount_cli, "_fuse_program_path", lambda: str(program))
+    assert mount_cli.choose_engine("auto", "vol.img") == "python"  # not built
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    assert mount_cli.choose_engine("auto", "vol.img") == "c"
+    assert mount_cli.choose_engine("auto", "remote://volume") == "python"  # remote volume
+    assert mount_cli.choose_engine("python", "vol.img") == "python"
+    program.unlink()
+    monkeypatch.setenv(mount_cli.ENV_FUSE_PROGRAM, str(program))
+    assert mount_cli.choose_engine("auto", "vol.img") == "c"  # set: a wrong path is an error
+    with pytest.raises(CliError, match="not found"):
+        mount_cli.fuse_program()

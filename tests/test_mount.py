@@ -99,6 +99,8 @@ class Mount:
         self.log = mountpoint.with_suffix(".log")
         mountpoint.mkdir(exist_ok=True)
         target = [] if image is None else [image]
+        if "--engine" not in extra:
+            extra = ("--engine", "python", *extra)  # this file tests the Python engine
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 doublecrypt_command(
@@ -280,7 +282,7 @@ def test_real_tools_then_remount_and_compare(image: Path, key_file: Path, tmp_pa
 
     # Again, mounted in the background: the command returns once it is ready.
     result = subprocess.run(
-        doublecrypt_command("mount", image, mnt, "--key-file", key_file),
+        doublecrypt_command("mount", image, mnt, "--key-file", key_file, "--engine", "python"),
         capture_output=True,
         text=True,
         timeout=MOUNT_TIMEOUT,
@@ -513,7 +515,7 @@ def test_mount_errors_are_reported_before_detaching(
 
     def mount(*args: str | Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            doublecrypt_command("mount", *args),
+            doublecrypt_command("mount", *args, "--engine", "python"),
             capture_output=True,
             text=True,
             timeout=MOUNT_TIMEOUT,

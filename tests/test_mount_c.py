@@ -349,12 +349,45 @@ def test_c_failed_operations_keep_the_group(image: Path, key_file: Path, tmp_pat
     assert _image_files(image, "/full") == {"x": b"x"}
 
 
+def test_c_is_the_default_engine_when_built(image: Path, key_file: Path, tmp_path: Path) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    result = subprocess.run(
+        doublecrypt_command("mount", image, mnt, "--key-file", key_file),
+        capture_output=True,
+        text=True,
+        timeout=MOUNT_TIMEOUT,
+        check=False,
+    )
+    try:
+        assert result.returncode == 0, result.stderr
+        found = re.search(r"\(process (\d+)\)", result.stderr)
+        assert found, result.stderr  # only the C program says which process serves
+        pid = int(found.group(1))
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == PROGRAM.name[:15]
+        (mnt / "hello").write_bytes(b"from the C engine")
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], timeout=30, check=False)
+        _force_unmount(mnt)
+    _wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the daemon to exit")
+    assert _image_files(image, "/") == {"hello": b"from the C engine"}
+
+
 def test_c_commit_interval_needs_the_c_engine(image: Path, key_file: Path, tmp_path: Path) -> None:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     result = subprocess.run(
         doublecrypt_command(
-            "mount", image, mnt, "--key-file", key_file, "--commit-interval", "1", "-f"
+            "mount",
+            image,
+            mnt,
+            "--key-file",
+            key_file,
+            "--engine",
+            "python",
+            "--commit-interval",
+            "1",
+            "-f",
         ),
         capture_output=True,
         text=True,
