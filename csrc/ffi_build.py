@@ -34,6 +34,7 @@ extern "Python" int _dc_py_write_blocks(void *, const uint64_t *, size_t,
                                         const unsigned char *);
 extern "Python" int _dc_py_sync(void *);
 extern "Python" void _dc_py_close(void *);
+extern "Python" int _dc_py_forget(void *);
 extern "Python" int _dc_py_progress(void *, uint64_t, uint64_t);
 """
 

@@ -54,6 +54,10 @@ unsigned int dc__online_cpus(void);
 /* The codec's pool, for engine jobs that seal or open as they go. */
 dc__pool *dc__codec_pool(const dc_codec *codec);
 
+/* Drop a store's cached blocks, unwritten ones too, if it keeps any: only
+ * with no commit pending (store/dc_store.c). */
+int dc__store_forget(dc_store *store);
+
 /* Allocator stages for the copy-on-write commit protocol (fs/dc_alloc.c).
  * A block allocated since the last commit is "fresh": discarding it frees it
  * at once. Any other discarded block is deferred: it stays allocated through

@@ -79,17 +79,19 @@ def start_serve(
     listen: str = "127.0.0.1:0",
     log: Path | None = None,
     timeout: float = 30.0,
+    env: dict[str, str] | None = None,
 ) -> ServeProcess:
     """Start ``doublecrypt serve --listen LISTEN --data DATA ARGS`` and wait
     for its ``listening`` line. A server that exits first is started again
-    until ``timeout`` (a port just released may take a moment to bind)."""
+    until ``timeout`` (a port just released may take a moment to bind).
+    ``env``: the server's environment (default: this one's)."""
     log = log or data.parent / f"{data.name}-server.log"
     cmd = [*SERVE, "--listen", listen, "--data", str(data), *args]
     deadline = time.monotonic() + timeout
     while True:
         log_start = log.stat().st_size if log.exists() else 0
         with log.open("ab") as stderr:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, env=env)
         server = ServeProcess(proc, data, log, log_start)
         assert proc.stdout is not None
         line = b""

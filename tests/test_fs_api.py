@@ -277,12 +277,18 @@ def test_cached_store_batches_io() -> None:
     blocks: dict[int, bytes] = {}
     inner = DictStore(blocks, 4096, 4096)
     with doublecrypt.FileSystem.format(doublecrypt.CachedStore(inner, 256), KEY) as fs:
+        writes_before = inner.writes
         with fs.transaction():
             for i in range(50):
                 fs.write_bytes(f"/f{i}", os.urandom(3000))
+            assert inner.writes == writes_before  # nothing leaves the cache before the commit
+        # The commit's 50+ blocks went out in a few batched calls; its root
+        # pointer was written through at once (a shared store sees the commit).
+        assert 0 < inner.writes - writes_before <= 4
+        assert max(blocks) > 50
         writes_before_sync = inner.writes
         fs.sync()
-        assert inner.writes > writes_before_sync
+        assert inner.writes == writes_before_sync and inner.syncs > 0
     with doublecrypt.FileSystem(DictStore(blocks, 4096, 4096), KEY) as fs:
         assert len(fs.listdir("/")) == 50
         fs.fsck()
@@ -370,3 +376,35 @@ def test_kept_extent_maps_follow_every_change(fs: doublecrypt.FileSystem) -> Non
     for path, data in contents.items():
         assert fs.read_bytes(path) == data
     fs.fsck()
+
+
+def test_refresh_follows_commits_of_another_handle() -> None:
+    """Two handles on one shared store: refresh() moves the reader to the
+    writer's newest generation, caches and kept maps included."""
+    blocks: dict[int, bytes] = {}
+    writer = doublecrypt.FileSystem.format(
+        doublecrypt.CachedStore(DictStore(blocks, 4096, 2048), 64), KEY
+    )
+    chunk = writer.statvfs().chunk_size
+    first = os.urandom(30 * chunk)
+    writer.write_bytes("/big", first)
+    reader = doublecrypt.FileSystem(
+        doublecrypt.CachedStore(DictStore(blocks, 4096, 2048), 64), KEY, read_only=True
+    )
+    with writer, reader:
+        assert reader.read_bytes("/big") == first
+        generation = reader.statvfs().generation
+        reader.refresh()  # nothing new: a no-op
+        assert reader.statvfs().generation == generation
+        second = os.urandom(30 * chunk)
+        writer.write_bytes("/big", second)
+        writer.mkdir("/new")
+        assert not reader.exists("/new")  # still the generation it read
+        reader.refresh()
+        assert reader.exists("/new")
+        assert reader.read_bytes("/big") == second
+        assert reader.statvfs().generation == writer.statvfs().generation
+        with pytest.raises(errors.InvalidArgumentError, match="transaction"), writer.transaction():
+            writer.refresh()
+        writer.refresh()
+        reader.fsck()

@@ -40,6 +40,8 @@ const char *dc_strerror(int status) {
         return "cancelled";
     case DC_ERR_READ_ONLY:
         return "read-only";
+    case DC_ERR_CONFLICT:
+        return "conflict with another writer";
     default:
         return "unknown error";
     }

@@ -121,8 +121,7 @@ void dc__read_maps_drop(dc_fs *fs) {
 }
 
 static int same_ref(const dc__ref *a, const dc__ref *b) {
-    return a->block == b->block &&
-           memcmp(a->tag, b->tag, sizeof a->tag) == 0;
+    return a->block == b->block && memcmp(a->tag, b->tag, sizeof a->tag) == 0;
 }
 
 /* The kept extent map of a record with a tree-format map, loading it into

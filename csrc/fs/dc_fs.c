@@ -436,6 +436,47 @@ static int try_root(dc_fs *fs, const dc__root *root, int slot) {
     return DC_OK;
 }
 
+/* The newest root pointer whose MAC verifies (*slot: DC__SLOT_A or B); a
+ * torn or forged one is ignored. */
+static int newest_root(dc_fs *fs, dc__root *root, int *slot) {
+    dc__root roots[2];
+    int valid[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+        uint64_t id = (uint64_t)(DC__SLOT_A + i);
+        int rc = dc_store_read_blocks(fs->vol.store, &id, 1, fs->vol.block);
+        if (rc != DC_OK)
+            return dc__fs_error(fs, rc, "cannot read root pointer %d", i);
+        valid[i] =
+            dc__root_decode(fs->vol.block, DC__SLOT_A + i, fs->header.volume_id,
+                            fs->mac_key, &roots[i]) == DC_OK;
+    }
+    if (!valid[0] && !valid[1])
+        return dc__fs_error(fs, DC_ERR_CORRUPT,
+                            "no valid root pointer (both slots torn)");
+    int i = valid[1] && (!valid[0] || roots[1].generation > roots[0].generation)
+                ? 1
+                : 0;
+    *root = roots[i];
+    *slot = DC__SLOT_A + i;
+    return DC_OK;
+}
+
+/* Load generation `root` from `slot`. Its tree must verify completely: the
+ * commit protocol makes every block durable before the root pointer naming
+ * it, so a failure below a valid root pointer is damage or tampering, never
+ * a crash, and silently mounting the older generation would hide it. */
+static int load_generation(dc_fs *fs, const dc__root *root, int slot) {
+    int rc = try_root(fs, root, slot);
+    if (rc != DC_OK)
+        return dc__fs_error(
+            fs, rc,
+            "generation %llu (root pointer %c) does not verify: "
+            "%s",
+            (unsigned long long)root->generation, "AB"[slot - DC__SLOT_A],
+            dc_strerror(rc));
+    return DC_OK;
+}
+
 static int mount_volume(dc_fs *fs, const unsigned char *master_key,
                         unsigned threads) {
     uint64_t zero = 0;
@@ -464,35 +505,13 @@ static int mount_volume(dc_fs *fs, const unsigned char *master_key,
     if (rc != DC_OK)
         return rc;
 
-    dc__root roots[2];
-    int valid[2] = {0, 0};
-    for (int i = 0; i < 2; i++) {
-        uint64_t id = (uint64_t)(DC__SLOT_A + i);
-        rc = dc_store_read_blocks(fs->vol.store, &id, 1, fs->vol.block);
-        if (rc != DC_OK)
-            return dc__fs_error(fs, rc, "cannot read root pointer %d", i);
-        valid[i] =
-            dc__root_decode(fs->vol.block, DC__SLOT_A + i, fs->header.volume_id,
-                            fs->mac_key, &roots[i]) == DC_OK;
-    }
-    /* The newest root pointer whose MAC verifies wins; a torn or forged one
-     * is ignored. Its tree must then verify completely: the commit protocol
-     * makes every block durable before the root pointer naming it, so a
-     * failure below a valid root pointer is damage or tampering, never a
-     * crash, and silently mounting the older generation would hide it. */
-    if (!valid[0] && !valid[1])
-        return dc__fs_error(fs, DC_ERR_CORRUPT,
-                            "no valid root pointer (both slots torn)");
-    int i = valid[1] && (!valid[0] || roots[1].generation > roots[0].generation)
-                ? 1
-                : 0;
-    rc = try_root(fs, &roots[i], DC__SLOT_A + i);
+    dc__root root;
+    int slot;
+    rc = newest_root(fs, &root, &slot);
+    if (rc == DC_OK)
+        rc = load_generation(fs, &root, slot);
     if (rc != DC_OK)
-        return dc__fs_error(
-            fs, rc,
-            "generation %llu (root pointer %c) does not verify: "
-            "%s",
-            (unsigned long long)roots[i].generation, "AB"[i], dc_strerror(rc));
+        return rc;
     /* What was just read may not be durable yet (a writer that died without
      * syncing, its writes still in a cache). The allocator now treats the
      * other slot's tree as free, so make this root pointer durable before
@@ -526,6 +545,42 @@ void dc_fs_free(dc_fs *fs) {
 }
 
 /* ---- public calls on the handle ---- */
+
+int dc_fs_refresh(dc_fs *fs) {
+    if (fs == NULL)
+        return DC_ERR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&fs->lock);
+    fs->errmsg[0] = 0;
+    int rc = DC_OK;
+    if (fs->in_txn)
+        rc = dc__fs_error(fs, DC_ERR_INVALID_ARGUMENT,
+                          "a transaction is open: commit or abort it first");
+    /* Outside a transaction every commit has reached the store (root
+     * pointers are written through the cache): what a cache still holds
+     * unwritten is from work that was rolled back. */
+    if (rc == DC_OK)
+        rc = dc__store_forget(fs->vol.store);
+    dc__root root;
+    int slot = 0;
+    if (rc == DC_OK)
+        rc = newest_root(fs, &root, &slot);
+    if (rc == DC_OK && (root.generation != fs->committed.generation ||
+                        slot != fs->slot || fs->broken)) {
+        /* Everything in memory came from the old generation. */
+        dc__files_drop(fs);
+        dc__read_maps_drop(fs);
+        dc__vol_drop_queue(&fs->vol);
+        rc = load_generation(fs, &root, slot);
+        fs->broken = rc != DC_OK;
+    }
+    if (rc == DC_OK) {
+        fs->changed = 0;
+        fs->txn_error = 0;
+    }
+    dc__fs_detail(fs, rc);
+    pthread_mutex_unlock(&fs->lock);
+    return rc;
+}
 
 int dc_fs_sync(dc_fs *fs) {
     if (fs == NULL)

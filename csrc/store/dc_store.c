@@ -131,6 +131,15 @@ int dc_store_sync(dc_store *store) {
     return rc;
 }
 
+int dc__store_forget(dc_store *store) {
+    if (store->ops->forget == NULL)
+        return DC_OK;
+    pthread_mutex_lock(&store->lock);
+    int rc = store->ops->forget(store->impl);
+    pthread_mutex_unlock(&store->lock);
+    return rc;
+}
+
 /* ---- memory store: a table of lazily allocated blocks ---- */
 
 typedef struct mem_store {
@@ -186,7 +195,8 @@ static void mem_close(void *impl) {
     free(m);
 }
 
-static const dc__store_ops mem_ops = {mem_read, mem_write, mem_sync, mem_close};
+static const dc__store_ops mem_ops = {mem_read, mem_write, mem_sync, mem_close,
+                                      NULL};
 
 int dc_store_new_memory(dc_store **out, uint32_t block_size,
                         uint64_t total_blocks) {

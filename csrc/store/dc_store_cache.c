@@ -18,7 +18,11 @@
  * from the tail and first writes the dirty victims back, sorted by id, in
  * one batched call per stage buffer; if that write fails nothing is evicted
  * and the error is returned. Sync writes every dirty entry back in
- * ascending id order, in batches, then syncs the inner store.
+ * ascending id order, in batches, then syncs the inner store. Writes of the
+ * header or a root pointer write everything dirty back at once (without the
+ * inner sync). Forget empties the cache, dropping dirty entries: the
+ * engine forgets only when no commit is pending, so they can only be
+ * blocks of work that was rolled back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +269,21 @@ static int cache_read(void *impl, const uint64_t *ids, size_t count,
     return DC_OK;
 }
 
+/* Write dirty entries back (ascending ids, batched): those of data blocks
+ * first, then the header and root pointers, which name what is before them. */
+static int write_back_all(cache_store *c) {
+    for (int metadata = 0; metadata < 2; metadata++) {
+        size_t n = 0;
+        for (size_t i = 0; i < c->fresh; i++) /* free entries are clean */
+            if (c->e[i].dirty && (c->e[i].id < DC_FIRST_DATA_BLOCK) == metadata)
+                c->order[n++] = (dirty_ref){c->e[i].id, i};
+        int rc = write_back(c, c->order, n);
+        if (rc != DC_OK)
+            return rc;
+    }
+    return DC_OK;
+}
+
 static int cache_write(void *impl, const uint64_t *ids, size_t count,
                        const unsigned char *buf) {
     cache_store *c = impl;
@@ -294,19 +313,37 @@ static int cache_write(void *impl, const uint64_t *ids, size_t count,
         memcpy(c->e[h].data, buf + i * c->bs, c->bs);
         c->e[h].dirty = 1;
     }
+    /* The header and root pointers name a commit: they go to the inner
+     * store at once (after everything written before them), so a store that
+     * other clients read (an object store) publishes the commit now rather
+     * than at the next sync. */
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] < DC_FIRST_DATA_BLOCK)
+            return write_back_all(c);
     return DC_OK;
 }
 
 static int cache_sync(void *impl) {
     cache_store *c = impl;
-    size_t n = 0;
-    for (size_t i = 0; i < c->fresh; i++) /* free entries are clean */
-        if (c->e[i].dirty)
-            c->order[n++] = (dirty_ref){c->e[i].id, i};
-    int rc = write_back(c, c->order, n);
-    if (rc != DC_OK)
-        return rc;
-    return dc_store_sync(c->inner);
+    int rc = write_back_all(c);
+    return rc == DC_OK ? dc_store_sync(c->inner) : rc;
+}
+
+/* Empties the cache, dirty entries too (the entries keep their buffers),
+ * then lets the inner store forget. */
+static int cache_forget(void *impl) {
+    cache_store *c = impl;
+    for (size_t v = c->head; v != NONE; v = c->e[v].next) {
+        hash_remove(c, v);
+        c->e[v].dirty = 0;
+    }
+    if (c->tail != NONE) { /* the whole LRU list joins the free list */
+        c->e[c->tail].next = c->free_head;
+        c->free_head = c->head;
+    }
+    c->nfree = c->cap;
+    c->head = c->tail = NONE;
+    return dc__store_forget(c->inner);
 }
 
 /* Frees the cache and the inner store; dirty blocks are dropped. */
@@ -329,7 +366,7 @@ static void cache_close(void *impl) {
 }
 
 static const dc__store_ops cache_ops = {cache_read, cache_write, cache_sync,
-                                        cache_close};
+                                        cache_close, cache_forget};
 
 int dc_store_new_cached(dc_store **out, dc_store *inner,
                         size_t capacity_blocks) {

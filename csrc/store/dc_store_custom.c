@@ -8,6 +8,7 @@
  * an id twice, by refusing such batches with DC_ERR_INVALID_ARGUMENT.
  */
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,6 +92,13 @@ static int custom_sync(void *impl) {
     return backend_status(c->backend.sync(c->payload));
 }
 
+static int custom_forget(void *impl) {
+    custom_store *c = impl;
+    if (c->backend.forget == NULL)
+        return DC_OK;
+    return backend_status(c->backend.forget(c->payload));
+}
+
 static void custom_close(void *impl) {
     custom_store *c = impl;
     if (c == NULL)
@@ -102,7 +110,7 @@ static void custom_close(void *impl) {
 }
 
 static const dc__store_ops custom_ops = {custom_read, custom_write, custom_sync,
-                                         custom_close};
+                                         custom_close, custom_forget};
 
 int dc_store_new_custom(dc_store **out, const dc_store_backend *backend,
                         void *payload) {
@@ -111,7 +119,7 @@ int dc_store_new_custom(dc_store **out, const dc_store_backend *backend,
     *out = NULL;
     if (backend == NULL)
         return DC_ERR_INVALID_ARGUMENT;
-    if (backend->version != DC_STORE_BACKEND_VERSION)
+    if (backend->version != 1 && backend->version != DC_STORE_BACKEND_VERSION)
         return DC_ERR_UNSUPPORTED;
     if (backend->info == NULL || backend->read_blocks == NULL ||
         backend->write_blocks == NULL || backend->sync == NULL)
@@ -126,7 +134,10 @@ int dc_store_new_custom(dc_store **out, const dc_store_backend *backend,
     custom_store *c = calloc(1, sizeof *c);
     if (c == NULL)
         return DC_ERR_NO_MEMORY;
-    c->backend = *backend;
+    /* A version 1 struct ends before `forget`: copy only what it has. */
+    memcpy(&c->backend, backend,
+           backend->version == 1 ? offsetof(dc_store_backend, forget)
+                                 : sizeof *backend);
     c->payload = payload;
     rc = dc__store_new(out, &custom_ops, c, block_size, total, 0);
     if (rc != DC_OK)

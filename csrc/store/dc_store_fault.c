@@ -375,7 +375,7 @@ static int fault_sync(void *impl) {
 static void fault_close(void *impl) { fault_release(impl); }
 
 static const dc__store_ops fault_ops = {fault_read, fault_write, fault_sync,
-                                        fault_close};
+                                        fault_close, NULL};
 
 /* ---- public API ---------------------------------------------------------- */
 

@@ -164,7 +164,7 @@ static void file_close(void *impl) {
 }
 
 static const dc__store_ops file_ops = {file_read, file_write, file_sync,
-                                       file_close};
+                                       file_close, NULL};
 
 /* Wrap an open descriptor; closes it on failure. */
 static int wrap_fd(dc_store **out, int fd, uint32_t block_size,

@@ -20,6 +20,10 @@ typedef struct dc__store_ops {
     int (*sync)(void *impl);
     /* Releases impl and everything it owns (dc_store_free). */
     void (*close)(void *impl);
+    /* Optional: drop every cached block, unwritten ones too (the engine
+     * calls it with no commit pending), so that the next reads see what
+     * other writers stored. */
+    int (*forget)(void *impl);
 } dc__store_ops;
 
 struct dc_store {

@@ -41,6 +41,10 @@ DC_BEGIN_DECLS
 #define DC_ERR_CANCELLED (-17)
 /* The handle is read-only (opened so, or degraded after a failed write). */
 #define DC_ERR_READ_ONLY (-18)
+/* Another writer committed to a shared store (an object store) since this
+ * handle last read it: the change was rolled back. dc_fs_refresh, then
+ * retry. */
+#define DC_ERR_CONFLICT (-19)
 
 /**
  * A static English description of a status code. Never NULL; unknown codes

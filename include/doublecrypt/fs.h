@@ -129,6 +129,18 @@ DC_API const char *dc_fs_errmsg(const dc_fs *fs);
 /** Make every commit so far durable. */
 DC_API int dc_fs_sync(dc_fs *fs);
 
+/**
+ * Load the newest committed generation from the store, for stores that
+ * other clients write too (an object store shared by several writers, see
+ * docs/OBJECT_STORE.md). Drops every cached block (blocks of rolled-back
+ * work included), then reads the root pointers again; when another writer
+ * committed since, the handle continues from that generation. Call it after
+ * DC_ERR_CONFLICT, before retrying. DC_ERR_INVALID_ARGUMENT inside a
+ * transaction. If the newest generation does not verify, the status says
+ * why and the handle takes no more changes: free it.
+ */
+DC_API int dc_fs_refresh(dc_fs *fs);
+
 DC_API int dc_fs_begin(dc_fs *fs);
 DC_API DC_NODISCARD int dc_fs_commit(dc_fs *fs);
 DC_API int dc_fs_abort(dc_fs *fs);

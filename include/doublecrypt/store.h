@@ -25,7 +25,7 @@
 DC_BEGIN_DECLS
 
 /* @cdef-begin */
-#define DC_STORE_BACKEND_VERSION 1
+#define DC_STORE_BACKEND_VERSION 2
 
 typedef struct dc_store dc_store;
 
@@ -58,6 +58,11 @@ typedef struct dc_store_backend {
     int (*sync)(void *payload);
     /* Called once by dc_store_free; may be NULL. */
     void (*close)(void *payload);
+    /* Version 2 and later. Drop anything kept in memory (read-ahead,
+     * caches), so that the next reads see what other clients of a shared
+     * store wrote; dc_fs_refresh calls it. May be NULL. A version 1 struct
+     * ends before this field and is still accepted. */
+    int (*forget)(void *payload);
 } dc_store_backend;
 
 /**

@@ -42,6 +42,7 @@ from .api import (
     ImageInfo,
     image_info,
     open_image,
+    open_object_store,
     open_remote,
     unlock_image,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "hkdf_sha256",
     "image_info",
     "open_image",
+    "open_object_store",
     "open_remote",
     "random_bytes",
     "unlock_image",

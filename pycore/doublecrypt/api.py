@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 from typing_extensions import Buffer
 
@@ -28,7 +30,7 @@ from ._lowlevel.fs import (
     list_header_slots,
     unlock_header,
 )
-from ._lowlevel.store import FileStore, Store, probe_image
+from ._lowlevel.store import CachedStore, FileStore, Store, probe_image
 from .files import RawFile
 
 if TYPE_CHECKING:
@@ -45,6 +47,9 @@ __all__ = [
 ]
 
 DEFAULT_BUFFER_CHUNKS = 64
+
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,32 @@ class FileSystem:
     def sync(self) -> None:
         """Make every commit so far durable."""
         self._h.sync()
+
+    def refresh(self) -> None:
+        """Continue from the newest committed generation in the store, for
+        volumes other clients write too (an object store): after a
+        :class:`~doublecrypt.errors.ConflictError`, and by readers that want
+        to see newer commits. Not inside a transaction."""
+        with self._h.lock:
+            self._h.refresh()
+
+    def retry_on_conflict(
+        self, change: Callable[[FileSystem], _T], *, attempts: int = 5, backoff: float = 0.05
+    ) -> _T:
+        """Run ``change(self)`` as one transaction; when another writer got
+        there first (ConflictError), refresh and run it again, up to
+        ``attempts`` times with exponential backoff and jitter. ``change``
+        must be safe to repeat: it sees the other writer's commit."""
+        for attempt in range(attempts):
+            try:
+                with self.transaction():
+                    return change(self)
+            except errors.ConflictError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(backoff * 2**attempt * random.uniform(0.5, 1.5))
+                self.refresh()
+        raise AssertionError("unreachable")
 
     @contextmanager
     def transaction(self) -> Iterator[FileSystem]:
@@ -427,6 +458,93 @@ def open_image(
         return FileSystem(store, master, read_only=read_only, threads=threads)
     finally:
         _wipe(master)
+
+
+def open_object_store(
+    url: str,
+    *,
+    key: Buffer | None = None,
+    passphrase: str | Buffer | None = None,
+    create: bool = False,
+    size: int | None = None,
+    block_size: int | None = None,
+    read_only: bool = False,
+    threads: int = 0,
+    kdf: KdfParams | None = None,
+    in_flight: int = 16,
+    cache_bytes: int = 64 << 20,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    lease_seconds: float = 60.0,
+    client: Any = None,
+) -> FileSystem:
+    """Open (or with ``create=True`` create and format) a volume in an
+    S3-compatible object store at ``url`` (``s3://BUCKET/PREFIX``);
+    docs/OBJECT_STORE.md.
+
+    Keys as for :func:`open_image` (the passphrase slots live in the
+    volume's header object). Endpoint, region and credentials default to
+    what boto3 finds (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, profiles).
+    Up to ``in_flight`` requests run at once; the engine's write-back cache
+    of ``cache_bytes`` sits in front (0: none). Several clients may open one
+    volume: a commit that another writer overtook fails with
+    :class:`~doublecrypt.errors.ConflictError` and changes nothing; see
+    :meth:`FileSystem.refresh` and :meth:`FileSystem.retry_on_conflict`."""
+    from .objectstore import ObjectStore, S3Settings
+
+    if (key is None) == (passphrase is None):
+        raise errors.InvalidArgumentError("give exactly one of key= and passphrase=")
+    settings = S3Settings(
+        endpoint_url=endpoint_url, region=region, access_key=access_key, secret_key=secret_key
+    )
+    geometry: tuple[int, int] | None = None
+    if create:
+        if size is None:
+            raise errors.InvalidArgumentError("size is required to create a volume")
+        if read_only:
+            raise errors.InvalidArgumentError("a volume cannot be created read-only")
+        bs = block_size or 65536
+        geometry = (bs, size // bs)
+    objects = ObjectStore(
+        url,
+        create=geometry,
+        read_only=read_only,
+        in_flight=in_flight,
+        settings=settings,
+        client=client,
+        lease_seconds=lease_seconds,
+    )
+    master: bytearray | None = None
+    fs: FileSystem | None = None
+    try:
+        store: Store = objects
+        if create:
+            master = bytearray(os.urandom(MASTER_KEY_BYTES)) if key is None else bytearray(key)
+        elif passphrase is not None:
+            master, _ = unlock_header(objects.read_blocks([0]), passphrase)
+        else:
+            assert key is not None
+            master = bytearray(key)
+        cache_blocks = cache_bytes // objects.block_size
+        if cache_blocks > 0:
+            store = CachedStore(objects, cache_blocks)
+        if not create:
+            return FileSystem(store, master, read_only=read_only, threads=threads)
+        fs = FileSystem.format(store, master, threads=threads)
+        if passphrase is not None:
+            fs.add_passphrase(passphrase, kdf)
+        return fs
+    except BaseException:
+        if fs is not None:
+            fs.close()
+        if create:
+            objects.delete_volume()
+        raise
+    finally:
+        if master is not None:
+            _wipe(master)
 
 
 def open_remote(

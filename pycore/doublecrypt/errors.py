@@ -103,7 +103,22 @@ class ReadOnlyError(DoubleCryptError, OSError):
     status = -18
 
 
+class ConflictError(DoubleCryptError):
+    """Another writer committed to a shared volume (an object store) since
+    this handle last read it, or holds the volume's writer lease right now.
+    The change was rolled back and the last committed state is intact: call
+    ``FileSystem.refresh()`` and retry (``FileSystem.retry_on_conflict``)."""
+
+    status = -19
+
+
 # ---- network (Python only: no C status of their own) -----------------------
+
+
+class ObjectStoreError(StorageIOError):
+    """An object store (S3 API) refused or failed a request after its
+    retries: unreachable, timed out, access denied, missing bucket. The
+    engine sees an I/O error, so the last committed state stays intact."""
 
 
 class NetworkError(StorageIOError):
@@ -157,6 +172,7 @@ _BY_STATUS: dict[int, type[DoubleCryptError]] = {
         UnsupportedError,
         CancelledError,
         ReadOnlyError,
+        ConflictError,
     )
 }
 

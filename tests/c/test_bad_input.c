@@ -171,6 +171,7 @@ static const dc_store_backend disk_backend = {DC_STORE_BACKEND_VERSION,
                                               disk_read,
                                               disk_write,
                                               disk_sync,
+                                              NULL,
                                               NULL};
 
 static dc_store *disk_store(disk *d) {
@@ -1207,6 +1208,11 @@ static void rows_volume(fx *f) {
          IS(strstr(dc_fs_errmsg(f->fs), "absolute") != NULL)));
     ROW(dc_fs_sync, "NULL", INVAL, dc_fs_sync(NULL));
     ROW(dc_fs_sync, "read-only", DC_OK, dc_fs_sync(ro(f)));
+    ROW(dc_fs_refresh, "NULL", INVAL, dc_fs_refresh(NULL));
+    ROW(dc_fs_refresh, "inside a transaction", INVAL,
+        (dc_fs_begin(f->fs), dc_fs_refresh(f->fs)));
+    ROW(dc_fs_refresh, "nothing changed", DC_OK, dc_fs_refresh(f->fs));
+    ROW(dc_fs_refresh, "read-only", DC_OK, dc_fs_refresh(ro(f)));
     ROW(dc_fs_begin, "NULL", INVAL, dc_fs_begin(NULL));
     ROW(dc_fs_begin, "twice", INVAL, (dc_fs_begin(f->fs), dc_fs_begin(f->fs)));
     ROW(dc_fs_begin, "read-only", DC_ERR_READ_ONLY, dc_fs_begin(ro(f)));

@@ -117,6 +117,7 @@ static int mount(disk *d, int read_only, dc_fs **fs) {
                                       disk_read,
                                       disk_write,
                                       disk_sync,
+                                      NULL,
                                       NULL};
     dc_store *store;
     unsigned char key[DC_KDF_MASTER_KEYBYTES];

@@ -169,10 +169,13 @@ class FsHandle:
         detail = ffi.string(c_call(lib.dc_fs_errmsg, self._fs)).decode("utf-8", "replace")
         if detail == "no error":  # the engine gave no detail: use the code's text
             detail = ffi.string(c_call(lib.dc_strerror, rc)).decode()
-        cause = getattr(self._store, "last_error", None)
-        if cause is not None and rc in (lib.DC_ERR_IO, lib.DC_ERR_NO_SPACE):
+        store = self._store
+        while getattr(store, "last_error", None) is None and hasattr(store, "inner"):
+            store = store.inner  # a cache in front of a custom store
+        cause = getattr(store, "last_error", None)
+        if cause is not None and rc in (lib.DC_ERR_IO, lib.DC_ERR_NO_SPACE, lib.DC_ERR_CONFLICT):
             detail = f"{detail} ({cause})"
-            self._store.last_error = None  # type: ignore[attr-defined]
+            setattr(store, "last_error", None)  # noqa: B010 (any store type)
         err = errors.error_for_status(rc, detail, path)
         if isinstance(cause, BaseException):
             raise err from cause
@@ -189,6 +192,9 @@ class FsHandle:
 
     def sync(self) -> None:
         self._call(lib.dc_fs_sync)
+
+    def refresh(self) -> None:
+        self._call(lib.dc_fs_refresh)
 
     def begin(self) -> None:
         self._call(lib.dc_fs_begin)

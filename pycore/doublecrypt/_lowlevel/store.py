@@ -430,6 +430,16 @@ def _dc_py_sync(payload: Any) -> int:
 
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
+def _dc_py_forget(payload: Any) -> int:
+    store = _backend(payload)
+    try:
+        store.forget()
+        return 0
+    except BaseException as exc:
+        return _status(store, exc)
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _dc_py_close(payload: Any) -> None:
     store = _backend(payload)
     try:
@@ -460,6 +470,7 @@ class CustomStore(Store):
         backend.write_blocks = lib._dc_py_write_blocks
         backend.sync = lib._dc_py_sync
         backend.close = lib._dc_py_close
+        backend.forget = lib._dc_py_forget
         super().__init__(_new(lib.dc_store_new_custom, backend, self._payload))
 
     def read_into(self, ids: list[int], out: memoryview) -> None:
@@ -472,6 +483,10 @@ class CustomStore(Store):
 
     def flush(self) -> None:
         """Make completed writes durable."""
+
+    def forget(self) -> None:
+        """Drop anything kept in memory: other clients may have written
+        (``FileSystem.refresh``)."""
 
     def release(self) -> None:
         """The engine is done with this store."""

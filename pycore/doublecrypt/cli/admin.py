@@ -21,6 +21,7 @@ from .keys import (
     open_volume,
     read_header,
 )
+from .objectstore import create_store_volume, is_object_store_url
 from .progress import block_progress
 from .sizes import check_geometry, format_size, geometry_options
 
@@ -52,6 +53,13 @@ def init(image: str, size: int, block_size: int, kdf: str, keys: KeySource) -> N
     slot is added (open the image with --key-file; add one with 'key add').
     """
     total = check_geometry(size, block_size)
+    if is_object_store_url(image):
+        how = create_store_volume(image, total, block_size, kdf, keys)
+        click.echo(
+            f"created {image}: {format_size(total * block_size)}, {total} blocks of "
+            f"{format_size(block_size)}, {how}"
+        )
+        return
     if os.path.lexists(image):
         raise CliError(f"already exists: {image}", EXIT_EXISTS)
     if keys.key_file is not None:

@@ -37,6 +37,7 @@ from .. import errors
 __all__ = [
     "EXIT_AUTH",
     "EXIT_CODES_HELP",
+    "EXIT_CONFLICT",
     "EXIT_CORRUPT",
     "EXIT_EXISTS",
     "EXIT_FAILURE",
@@ -61,6 +62,7 @@ EXIT_AUTH = 5
 EXIT_CORRUPT = 6
 EXIT_NO_SPACE = 7
 EXIT_IO = 8
+EXIT_CONFLICT = 9
 
 EXIT_CODES_HELP = (
     "\b\nExit codes:\n"
@@ -73,7 +75,9 @@ EXIT_CODES_HELP = (
     "     block server key changed)\n"
     "  6  corrupt or unsupported image (fsck: problems found)\n"
     "  7  no space left\n"
-    "  8  I/O error (block server unreachable, connection lost)"
+    "  8  I/O error (block server or object store unreachable, connection lost)\n"
+    "  9  conflict: another writer committed to the volume first (nothing changed;\n"
+    "     run the command again)"
 )
 
 # Checked in order: the first class the exception is an instance of wins.
@@ -85,6 +89,7 @@ _BY_CLASS: tuple[tuple[type[BaseException], int], ...] = (
     (errors.CorruptionError, EXIT_CORRUPT),
     (errors.UnsupportedError, EXIT_CORRUPT),
     (errors.NoSpaceError, EXIT_NO_SPACE),
+    (errors.ConflictError, EXIT_CONFLICT),
     (FileNotFoundError, EXIT_NOT_FOUND),
     (NotADirectoryError, EXIT_NOT_FOUND),  # a path that goes through a file
     (FileExistsError, EXIT_EXISTS),

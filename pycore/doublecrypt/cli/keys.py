@@ -211,11 +211,15 @@ class TamperedError(CliError):
 def open_volume(image: str, keys: KeySource, *, read_only: bool) -> doublecrypt.FileSystem:
     """Mount ``image`` with the key or passphrase ``keys`` gives; a wrong
     passphrase or key fails before anything is written. ``remote://...``
-    names a volume on a block server (see :mod:`.remote`)."""
+    names a volume on a block server (see :mod:`.remote`), ``s3://...`` one
+    in an object store (:mod:`.objectstore`)."""
+    from .objectstore import is_object_store_url, open_store_volume
     from .remote import is_remote, open_remote_volume
 
     if is_remote(image):
         return open_remote_volume(image, keys, read_only=read_only)
+    if is_object_store_url(image):
+        return open_store_volume(image, keys, read_only=read_only)
     if keys.key_file is None:
         key = doublecrypt.unlock_image(image, image_passphrase(image, keys))
     else:

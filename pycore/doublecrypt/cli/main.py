@@ -15,6 +15,7 @@ import click
 
 from .. import __version__
 from .errors import EXIT_CODES_HELP
+from .objectstore import check_store_options, store_options
 from .remote import RemoteAwareGroup, check_remote_options, remote_options
 
 
@@ -25,12 +26,15 @@ from .remote import RemoteAwareGroup, check_remote_options, remote_options
 )
 @click.version_option(__version__, prog_name="doublecrypt")
 @remote_options
-def main(**remote: str | None) -> None:
+@store_options
+def main(**target: str | None) -> None:
     """Keep files in an encrypted image: doublecrypt COMMAND --help for each.
 
     With --remote HOST:PORT the file commands work on a volume of a block
-    server instead, and take no IMAGE argument."""
-    check_remote_options(remote)
+    server instead, and with --store s3://BUCKET/PREFIX on a volume in an
+    object store; they then take no IMAGE argument."""
+    check_remote_options(target)
+    check_store_options(target)
 
 
 def _register() -> None:

@@ -133,7 +133,7 @@ def choose_engine(engine: str, image: str) -> str:
 
     if engine != "auto":
         return engine
-    if is_remote(image):
+    if is_remote(image) or image.startswith("s3://"):
         return "python"
     if os.environ.get(ENV_FUSE_PROGRAM) or os.access(_fuse_program_path(), os.X_OK):
         return "c"
@@ -174,8 +174,10 @@ def _mount_with_c(
     """Serve the mount with doublecrypt-fuse, the key passed through a pipe."""
     from .remote import is_remote
 
-    if is_remote(image):
-        raise CliError("--engine c mounts image files only, not remote volumes", EXIT_FAILURE)
+    if is_remote(image) or image.startswith("s3://"):
+        raise CliError(
+            "--engine c mounts image files only, not remote or object-store volumes", EXIT_FAILURE
+        )
     program = fuse_program()
     image = os.path.abspath(image)  # the daemon leaves the working directory
     key = _unlock_key(image, keys)

@@ -145,7 +145,20 @@ class RemoteAwareGroup(DoubleCryptGroup):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
         address = ctx.params.get("remote")
-        if address is None or command is None or name is None:
+        store = ctx.params.get("store")
+        if command is None or name is None or (address is None and store is None):
+            return name, command, rest
+        if store is not None and address is None:
+            from .objectstore import STORE_COMMANDS
+
+            if name in STORE_COMMANDS:
+                return name, command, [store, *rest]
+            if not isinstance(command, click.Group) and any(
+                isinstance(p, click.Argument) and p.name == "image" for p in command.params
+            ):
+                raise click.UsageError(f"'{name}' does not work on an object-store volume", ctx)
+            return name, command, rest
+        if address is None:
             return name, command, rest
         if name in REMOTE_COMMANDS:
             parsed = RemoteTarget.parse(address)

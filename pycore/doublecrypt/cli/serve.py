@@ -21,6 +21,7 @@ import click
 
 from ..net import wire
 from ..net.volumes import VolumeStore, check_volume_name
+from ..objectstore.location import S3Settings, is_object_store_url
 from .common import echo_json, json_option, seconds_option
 from .sizes import SIZE, format_size, geometry_options
 
@@ -100,6 +101,16 @@ def _data_option(func: click.decorators.FC) -> click.decorators.FC:
     help="Keep the management API's key and replay caches in Redis (redis://HOST:PORT/DB) "
     "instead of in memory.",
 )
+@click.option(
+    "--backend",
+    metavar="s3://BUCKET/PREFIX",
+    help="Keep the volumes in this object store (S3 API) instead of DATA/volumes/.",
+)
+@click.option(
+    "--s3-endpoint",
+    metavar="URL",
+    help="S3 endpoint for --backend (default: $AWS_ENDPOINT_URL, else AWS).",
+)
 def serve(
     listen: tuple[str, int],
     data_dir: pathlib.Path,
@@ -110,10 +121,25 @@ def serve(
     handshake_timeout: float,
     admin_listen: tuple[str, int] | None,
     redis_url: str | None,
+    backend: str | None,
+    s3_endpoint: str | None,
 ) -> None:
-    """Run the block server: volumes of ciphertext blocks for remote clients."""
+    """Run the block server: volumes of ciphertext blocks for remote clients.
+
+    With --backend s3://BUCKET/PREFIX the volumes live in an object store
+    (credentials as boto3 finds them) and the server keeps no state of its
+    own there: several servers can front one bucket, each client's commits
+    guarded by its writer lease (docs/OBJECT_STORE.md)."""
     from ..net.server import BlockServer, ServerConfig
 
+    if backend is not None and not is_object_store_url(backend):
+        raise click.BadParameter("must look like s3://BUCKET/PREFIX", param_hint="'--backend'")
+    if backend is not None and admin_listen is not None:
+        raise click.UsageError(
+            "--admin manages volumes in DATA/volumes; it does not work with --backend yet"
+        )
+    if s3_endpoint is not None and backend is None:
+        raise click.UsageError("--s3-endpoint only works with --backend s3://BUCKET/PREFIX")
     if redis_url is not None and admin_listen is None:
         raise click.UsageError("--redis is for the management API: give --admin HOST:PORT too")
     if max_message < _MIN_MAX_MESSAGE:
@@ -128,6 +154,8 @@ def serve(
         listen=listen,
         tls_listen=tls_listen,
         allow_create=not no_create,
+        backend=backend,
+        backend_settings=None if backend is None else S3Settings(endpoint_url=s3_endpoint),
         max_message=max_message,
         idle_timeout=idle_timeout,
         handshake_timeout=handshake_timeout,
@@ -139,6 +167,7 @@ def serve(
         if admin_listen is not None:  # first: it finishes interrupted resizes
             from ..net.admin_api import start_admin
 
+            assert isinstance(server.store, VolumeStore)  # --admin needs DATA/volumes
             admin, bootstrap = await start_admin(server.store, admin_listen, redis_url=redis_url)
         await server.start()
         line = {

@@ -33,6 +33,7 @@ from ..channel import ClientChannel, Keypair, KnownHosts
 from ..errors import (
     AuthenticationError,
     ChannelError,
+    ConflictError,
     DoubleCryptError,
     HostKeyChangedError,
     InvalidArgumentError,
@@ -160,6 +161,7 @@ class BlockClient:
         self._unsynced_overflow = False
         self._unanswered: list[WriteMessage] = []  # by connections lost since
         self._sync_failure: str | None = None  # why the next sync must fail
+        self._sync_conflict = False  # ... because another client committed first
         self.reconnects = 0
         self.requests = 0
         self.replayed_blocks = 0
@@ -345,7 +347,11 @@ class BlockClient:
             error = wire.error_from_response(response.error)
             if write is not None:  # that write is lost: its commit must not become durable
                 self._fail_next_sync(f"a write was refused ({error})")
-                if write in self._unsynced:
+                if isinstance(error, ConflictError):
+                    # That commit is over: nothing of it is to be written again.
+                    self._sync_conflict = True
+                    self._forget_unsynced()
+                elif write in self._unsynced:
                     self._unsynced.remove(write)
                     self._unsynced_bytes -= write.nbytes
             raise _Refused(error)
@@ -546,6 +552,15 @@ class BlockClient:
         self._unsynced.append(message)
         self._unsynced_bytes += message.nbytes
 
+    def forget(self) -> None:
+        """Start over after another client's commit (``FileSystem.refresh``):
+        a write refused for that is not to fail a later sync."""
+        with self._lock:
+            if self._sync_conflict:
+                self._sync_failure = None
+                self._sync_conflict = False
+                self._forget_unsynced()
+
     def _forget_unsynced(self) -> None:
         self._unsynced = []
         self._unsynced_bytes = 0
@@ -562,7 +577,13 @@ class BlockClient:
 
             self._batch("sync", jobs, drain=True)
             failure, self._sync_failure = self._sync_failure, None
+            conflict, self._sync_conflict = self._sync_conflict, False
             self._forget_unsynced()
+            if failure is not None and conflict:
+                raise ConflictError(
+                    f"block server {self.address}, volume {self.volume}: {failure}; refresh "
+                    "and retry"
+                )
             if failure is not None:
                 raise NetworkError(
                     f"block server {self.address}, volume {self.volume}: {failure}; this sync "

@@ -21,8 +21,9 @@ import os
 import pathlib
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from google.protobuf.message import DecodeError
 
@@ -30,6 +31,7 @@ from ..channel import Keypair, ServerChannel, fingerprint, open_channel
 from ..errors import (
     AlreadyExistsError,
     AuthenticationError,
+    ConflictError,
     CorruptionError,
     DoubleCryptError,
     InvalidArgumentError,
@@ -37,7 +39,9 @@ from ..errors import (
     NotFoundError,
     ProtocolError,
 )
+from ..objectstore.location import S3Settings
 from . import tls, wire
+from .object_volumes import ObjectSessionVolume, ObjectVolumeStore
 from .volumes import TOKEN_BYTES, Volume, VolumeStore, check_volume_name, token_hash
 from .wire import pb
 
@@ -86,6 +90,9 @@ class ServerConfig:
     listen: tuple[str, int] | None = ("127.0.0.1", 0)
     tls_listen: tuple[str, int] | None = None
     allow_create: bool = True
+    # Volumes in an object store (s3://BUCKET/PREFIX) instead of DATA/volumes/.
+    backend: str | None = None
+    backend_settings: S3Settings | None = None
     max_message: int = wire.DEFAULT_MAX_MESSAGE
     idle_timeout: float = 120.0
     handshake_timeout: float = 10.0
@@ -170,7 +177,7 @@ class Connection:
         self.stream = stream
         self.writer = writer
         self.peer = peer
-        self.volume: Volume | None = None
+        self.volume: Volume | ObjectSessionVolume | None = None
         self.queue: asyncio.Queue[tuple[pb.Request, int] | None] = asyncio.Queue()
         self.in_flight = 0
         self.queued_bytes = 0
@@ -208,7 +215,7 @@ class Connection:
             if self.volume is not None:
                 volume, self.volume = self.volume, None
                 try:  # the last user syncs and closes the image: off the event loop
-                    await asyncio.to_thread(self.server.store.release, volume)
+                    await asyncio.to_thread(self.server.release, volume)
                 except DoubleCryptError as exc:
                     log.error("volume %r: sync on close failed: %s", volume.name, exc)
 
@@ -337,40 +344,53 @@ class Connection:
         if volume is None:
             raise _Refused(wire.NOT_AUTHENTICATED, "authenticate first")
         try:
-            if command == "read_blocks":
-                ids = list(request.read_blocks.block_ids)
-                nbytes = len(ids) * volume.block_size
-                self._check_response_size(nbytes)
-                # Encoded by hand, the blocks read into it: no copies of the data.
-                message, start = wire.read_blocks_response(rid, nbytes)
-                with memoryview(message) as view:
-                    volume.read_blocks_into(ids, view[start:])
-                return message
-            if command == "write_blocks":
-                ids = list(request.write_blocks.block_ids)
-                volume.write_blocks(ids, request.write_blocks.data)
-                return pb.Response(request_id=rid, write_blocks=pb.WriteBlocksResponse())
-            if command == "read_block":
-                data = volume.read_blocks([request.read_block.block_id])
-                return pb.Response(request_id=rid, read_block=pb.ReadBlockResponse(data=data))
-            if command == "write_block":
-                volume.write_blocks([request.write_block.block_id], request.write_block.data)
-                return pb.Response(request_id=rid, write_block=pb.WriteBlockResponse())
-            if command == "sync":
-                await asyncio.to_thread(volume.sync)
-                return pb.Response(request_id=rid, sync=pb.SyncResponse())
-            if command == "get_info":
-                info = pb.GetInfoResponse(
-                    block_size=volume.block_size, total_blocks=volume.total_blocks
-                )
-                return pb.Response(request_id=rid, get_info=info)
+            return await self._volume_command(volume, command, request)
         except InvalidArgumentError as exc:
             raise _Refused(wire.OUT_OF_RANGE, str(exc)) from None
         except NoSpaceError as exc:
             raise _Refused(wire.NO_SPACE, str(exc)) from None
+        except ConflictError as exc:
+            raise _Refused(wire.WRITE_CONFLICT, str(exc)) from None
         except DoubleCryptError as exc:
             log.error("%s: volume %r: %s", self.peer, volume.name, exc)
             raise _Refused(wire.SERVER_IO, str(exc)) from None
+
+    async def _volume_command(
+        self, volume: Volume | ObjectSessionVolume, command: str, request: pb.Request
+    ) -> pb.Response | bytearray:
+        rid = request.request_id
+
+        async def run(fn: Callable[..., Any], *args: Any) -> Any:
+            # Object-store volumes wait on the network: not on the event loop.
+            return await asyncio.to_thread(fn, *args) if volume.blocking_io else fn(*args)
+
+        if command == "read_blocks":
+            ids = list(request.read_blocks.block_ids)
+            nbytes = len(ids) * volume.block_size
+            self._check_response_size(nbytes)
+            # Encoded by hand, the blocks read into it: no copies of the data.
+            message, start = wire.read_blocks_response(rid, nbytes)
+            with memoryview(message) as view:
+                await run(volume.read_blocks_into, ids, view[start:])
+            return message
+        if command == "write_blocks":
+            ids = list(request.write_blocks.block_ids)
+            await run(volume.write_blocks, ids, request.write_blocks.data)
+            return pb.Response(request_id=rid, write_blocks=pb.WriteBlocksResponse())
+        if command == "read_block":
+            data = await run(volume.read_blocks, [request.read_block.block_id])
+            return pb.Response(request_id=rid, read_block=pb.ReadBlockResponse(data=data))
+        if command == "write_block":
+            await run(volume.write_blocks, [request.write_block.block_id], request.write_block.data)
+            return pb.Response(request_id=rid, write_block=pb.WriteBlockResponse())
+        if command == "sync":
+            await asyncio.to_thread(volume.sync)
+            return pb.Response(request_id=rid, sync=pb.SyncResponse())
+        if command == "get_info":
+            info = pb.GetInfoResponse(
+                block_size=volume.block_size, total_blocks=volume.total_blocks
+            )
+            return pb.Response(request_id=rid, get_info=info)
         raise _Refused(wire.BAD_REQUEST, f"unsupported command {command}")
 
     def _check_response_size(self, nbytes: int) -> None:
@@ -396,9 +416,13 @@ class Connection:
                 f"an auth token is {TOKEN_BYTES} bytes, got {len(auth.auth_token)}",
             )
         store = self.server.store
+
+        async def call(fn: Callable[..., Any], *args: Any) -> Any:
+            return await asyncio.to_thread(fn, *args) if store.blocking_io else fn(*args)
+
         created = False
         try:
-            if auth.HasField("create") and not store.exists(name):
+            if auth.HasField("create") and not await call(store.exists, name):
                 if not self.config.allow_create:
                     raise _Refused(
                         wire.NO_SUCH_VOLUME,
@@ -406,7 +430,7 @@ class Connection:
                         "(ask its administrator: doublecrypt volume create)",
                     )
                 async with self.server.create_lock:
-                    if not store.exists(name):
+                    if not await call(store.exists, name):
                         geometry = auth.create
                         await asyncio.to_thread(
                             store.create,
@@ -417,7 +441,7 @@ class Connection:
                         )
                         created = True
                         log.info("%s: created volume %r", self.peer, name)
-            volume = store.acquire(name, auth.auth_token)
+            volume = await call(store.acquire, name, auth.auth_token)
         except NotFoundError:
             raise _Refused(wire.NO_SUCH_VOLUME, f"no such volume {name!r}") from None
         except AuthenticationError:
@@ -438,7 +462,7 @@ class Connection:
             volume.block_size,
             volume.total_blocks,
         ):
-            store.release(volume)
+            await asyncio.to_thread(self.server.release, volume)
             raise _Refused(
                 wire.CONFLICT,
                 f"volume {name!r} exists with {volume.total_blocks} blocks of "
@@ -457,7 +481,11 @@ class BlockServer:
 
     def __init__(self, config: ServerConfig, noise_key: Keypair | None = None) -> None:
         self.config = config
-        self.store = VolumeStore(config.data_dir)
+        self.store: VolumeStore | ObjectVolumeStore = (
+            VolumeStore(config.data_dir)
+            if config.backend is None
+            else ObjectVolumeStore(config.backend, config.backend_settings)
+        )
         self.noise_key = noise_key if noise_key is not None else load_noise_key(config.data_dir)
         self.tls_fingerprint: str | None = None
         self.noise_address: str | None = None
@@ -471,6 +499,15 @@ class BlockServer:
     @property
     def server_key(self) -> bytes:
         return self.noise_key.public
+
+    def release(self, volume: Volume | ObjectSessionVolume) -> None:
+        """Give back a session's volume (file volumes: the last user syncs)."""
+        if isinstance(volume, ObjectSessionVolume):
+            assert isinstance(self.store, ObjectVolumeStore)
+            self.store.release(volume)
+        else:
+            assert isinstance(self.store, VolumeStore)
+            self.store.release(volume)
 
     async def start(self) -> None:
         """Bind the listeners (port 0 picks a free port: see the addresses)."""

@@ -27,6 +27,8 @@ from .connection import DEFAULT_PORT, parse_address
 
 __all__ = ["READ_AHEAD_BYTES", "NetworkStore", "auth_token_hash"]
 
+ROOT_POINTER_END = 3  # blocks 0-2: header and root pointers (docs/FORMAT.md)
+
 READ_AHEAD_BYTES = 4 << 20
 """The largest read-ahead window (fetched as pipelined ~1 MiB requests)."""
 
@@ -81,8 +83,9 @@ class _ReadAhead:
     READ_AHEAD_BYTES, serves the next reads from it, and asks for the next
     window at once, so the server sends it while the engine decrypts this
     one. Writes go through here: one to a block of a window drops that
-    window first, so reads always see the latest data (a volume has one
-    client at a time)."""
+    window first, so reads always see this client's latest data; other
+    clients' writes (a server over a shared object store) are seen after
+    :meth:`forget`, which ``FileSystem.refresh`` calls."""
 
     def __init__(self, client: BlockClient) -> None:
         self.client = client
@@ -139,7 +142,16 @@ class _ReadAhead:
                 self.previous = None
             if self.ahead and any(self.ahead.holds(block) for block in ids):
                 self.ahead = None
-            self.client.write_blocks(ids, data, wait=False)  # overlaps the next batch
+            # Overlaps the next batch; but a root pointer is a commit: its
+            # outcome (a conflict, on a shared store) belongs to that commit.
+            commit = any(block < ROOT_POINTER_END for block in ids)
+            self.client.write_blocks(ids, data, wait=commit)
+
+    def forget(self) -> None:
+        with self.lock:
+            self.current = self.previous = self.ahead = None
+            self.window = 1
+            self.next_expected = -1
 
 
 class NetworkStore(CustomStore):
@@ -229,6 +241,10 @@ class NetworkStore(CustomStore):
 
     def flush(self) -> None:
         self.client.sync()
+
+    def forget(self) -> None:
+        self._read_ahead.forget()
+        self.client.forget()
 
     def release(self) -> None:
         self.client.close()  # wipes the client's copy of the auth token

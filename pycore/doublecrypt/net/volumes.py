@@ -109,6 +109,8 @@ class Volume:
     checks (pread/pwrite), and ``sync`` (fsync). Shared by every connection
     that uses the volume; obtain and release it through :class:`VolumeStore`."""
 
+    blocking_io = False  # local file I/O: fast enough for the event loop
+
     def __init__(self, info: VolumeInfo, path: pathlib.Path) -> None:
         self.info = info
         self.path = path
@@ -262,6 +264,8 @@ def write_volume_meta(meta_path: pathlib.Path, info: VolumeInfo) -> None:
 class VolumeStore:
     """The volumes of one data directory. Opened volumes are shared and
     reference counted (:meth:`acquire` / :meth:`release`). Thread-safe."""
+
+    blocking_io = False
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.data_dir = pathlib.Path(data_dir)

@@ -15,6 +15,7 @@ import struct
 from ..errors import (
     AlreadyExistsError,
     AuthenticationError,
+    ConflictError,
     DoubleCryptError,
     InvalidArgumentError,
     NoSpaceError,
@@ -39,6 +40,7 @@ __all__ = [
     "TOO_LARGE",
     "TOO_MANY_REQUESTS",
     "VOLUME_NAME_RE",
+    "WRITE_CONFLICT",
     "TlsFrameDecoder",
     "error_from_response",
     "pb",
@@ -62,6 +64,7 @@ NOT_AUTHENTICATED = 401
 FORBIDDEN = 403
 NO_SUCH_VOLUME = 404
 CONFLICT = 409
+WRITE_CONFLICT = 412  # another client committed first (shared object store)
 TOO_LARGE = 413
 OUT_OF_RANGE = 416
 TOO_MANY_REQUESTS = 429
@@ -87,6 +90,8 @@ def error_from_response(err: pb.ErrorResponse) -> DoubleCryptError:
         return NotFoundError(text)
     if err.code == CONFLICT:
         return AlreadyExistsError(text)
+    if err.code == WRITE_CONFLICT:
+        return ConflictError(text)
     if err.code == OUT_OF_RANGE:
         return InvalidArgumentError(text)
     if err.code == NO_SPACE:

@@ -93,6 +93,7 @@ static dc_store *open_store(void) {
                                              disk_read,
                                              disk_write,
                                              disk_sync,
+                                             NULL,
                                              NULL};
     dc_store *custom = NULL, *cached = NULL;
     if (dc_store_new_custom(&custom, &backend, NULL) != DC_OK ||
