@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from netserver import start_serve
+from s3server import require_weed, start_cluster
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -17,6 +18,16 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    if "open_object_store" in code:  # the object-store example, against real SeaweedFS
+        require_weed()
+        with start_cluster(tmp_path / "s3") as cluster:
+            cluster.make_bucket("vols")
+            monkeypatch.setenv("AWS_ENDPOINT_URL", cluster.endpoint_url)
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", cluster.access_key)
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", cluster.secret_key)
+            monkeypatch.setenv("AWS_DEFAULT_REGION", cluster.region)
+            exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+        return
     if "NcryptfAuth" in code:  # the management API example, against a real server
         server = start_serve(tmp_path / "srv", "--admin", "127.0.0.1:0")
         try:
