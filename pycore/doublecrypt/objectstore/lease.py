@@ -98,8 +98,13 @@ class WriterLease:
             state = {}
         if not isinstance(state, dict):
             state = {}
-        if state.get("state") == "held" and age is not None:
+        if state.get("state") == "held":
             limit = float(state.get("lease_seconds", self.lease_seconds))
+            if age is None:  # no clock to judge by: never take a lease by guesswork
+                raise ConflictError(
+                    "another client holds this volume's writer lease (the store gave no "
+                    "Date/Last-Modified to tell whether it expired): retry later"
+                )
             if age < limit:
                 raise ConflictError(
                     f"another client is writing this volume (its lease ends in at most "
