@@ -306,6 +306,7 @@ bench: venv lib bench-deps
 	$(PY) bench/net_report.py
 	$(PY) bench/ncryptf_report.py
 	$(PY) bench/peers_report.py
+	$(PY) bench/objectstore_report.py
 
 clean:
 	rm -rf $(BUILD) dist pycore/doublecrypt/_native*.so *.egg-info pycore/*.egg-info

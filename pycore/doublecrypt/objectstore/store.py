@@ -55,6 +55,9 @@ class ObjectStore(CustomStore):
     def write_from(self, ids: list[int], data: memoryview) -> None:
         self.volume.write_from(ids, data)
 
+    def forget(self) -> None:
+        self.volume.forget()
+
     def release(self) -> None:
         self.volume.close()
 

@@ -36,6 +36,7 @@ from ..errors import (
 )
 from .lease import WriterLease
 from .location import S3Location, S3Settings, make_client
+from .readahead import ReadAhead
 from .s3io import S3IO
 
 __all__ = ["DEFAULT_IN_FLIGHT", "META_FORMAT", "ObjectVolume"]
@@ -44,6 +45,7 @@ DEFAULT_IN_FLIGHT = 16
 META_FORMAT = "doublecrypt-object-store"
 META_VERSION = 1
 ROOT_POINTERS = (1, 2)  # blocks 1 and 2: the A/B root pointers
+FIRST_DATA_BLOCK = 3  # before it: the header and the root pointers
 
 
 class ObjectVolume:
@@ -81,6 +83,9 @@ class ObjectVolume:
         self._root_etags: dict[int, str | None] = dict.fromkeys(ROOT_POINTERS)
         self._state_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="dc-s3")
+        self._read_ahead = ReadAhead(
+            self._pool, self._get_block, total_blocks, max_blocks=4 * in_flight
+        )
         self.lease = WriterLease(
             self._io,
             self.location.key("writer.json"),
@@ -128,28 +133,35 @@ class ObjectVolume:
 
     # -- blocks -----------------------------------------------------------------
 
+    def _get_block(self, block: int) -> bytes | None:
+        """A block's bytes (None: never written); records root-pointer ETags."""
+        found = self._io.get(self._block_key(block))
+        data, etag = found if found is not None else (None, None)
+        if data is not None and len(data) != self.block_size:
+            raise CorruptionError(
+                f"object for block {block} holds {len(data)} bytes, not {self.block_size}"
+            )
+        if block in ROOT_POINTERS:
+            with self._state_lock:
+                self._root_etags[block] = etag
+        return data
+
     def read_into(self, ids: list[int], out: memoryview) -> None:
         bs = self.block_size
+        if len(ids) == 1 and ids[0] >= FIRST_DATA_BLOCK:
+            data = self._read_ahead.read(ids[0])
+            out[:bs] = data if data is not None else bytes(bs)
+            return
 
         def fetch(i: int) -> None:
-            block = ids[i]
-            found = self._io.get(self._block_key(block))
-            dst = out[i * bs : (i + 1) * bs]
-            if found is None:
-                dst[:] = bytes(bs)  # never written
-                etag = None
-            else:
-                data, etag = found
-                if len(data) != bs:
-                    raise CorruptionError(
-                        f"object for block {block} holds {len(data)} bytes, not {bs}"
-                    )
-                dst[:] = data
-            if block in ROOT_POINTERS:
-                with self._state_lock:
-                    self._root_etags[block] = etag
+            data = self._get_block(ids[i])
+            out[i * bs : (i + 1) * bs] = data if data is not None else bytes(bs)
 
         self._run(fetch, len(ids))
+
+    def forget(self) -> None:
+        """Drop blocks fetched ahead: other clients may have written."""
+        self._read_ahead.forget()
 
     def write_from(self, ids: list[int], data: bytes | bytearray | memoryview) -> None:
         if self.read_only:
@@ -167,6 +179,7 @@ class ObjectVolume:
             raise
         if others:
             self._dirty = True
+            self._read_ahead.written([ids[i] for i in others])
 
             def store(k: int) -> None:
                 i = others[k]
@@ -203,6 +216,7 @@ class ObjectVolume:
 
     def close(self) -> None:
         """Let the writer lease go; writes were complete when they returned."""
+        self._read_ahead.forget()
         self.lease.release()
         self._pool.shutdown(wait=True)
 
