@@ -472,3 +472,26 @@ def test_two_servers_in_front_of_one_bucket(s3: SeaweedCluster, tmp_path: Path) 
     finally:
         first.stop()
         second.stop()
+
+
+def test_mount_an_object_store_volume(
+    s3: SeaweedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``doublecrypt --store s3://... mount``: the Python engine serves it."""
+    import test_mount as tm
+
+    if tm._MISSING is not None:
+        pytest.skip(f"no FUSE here: {tm._MISSING}")
+    url = fresh()
+    create(s3, url).close()
+    key = tmp_path / "vol.key"
+    key.write_bytes(KEY)
+    for name, value in cli_env(s3).items():
+        monkeypatch.setenv(name, value)
+    with tm.Mount(None, tmp_path / "mnt", key, global_options=("--store", url)) as mount:
+        (mount.mountpoint / "docs").mkdir()
+        (mount.mountpoint / "docs" / "a.txt").write_bytes(b"through FUSE")
+        mount.unmount()
+    with reopen(s3, url, read_only=True) as fs:
+        assert fs.read_bytes("/docs/a.txt") == b"through FUSE"
+        assert fs.fsck().errors == 0
