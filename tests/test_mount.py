@@ -403,6 +403,9 @@ def test_errno_and_attributes(mounted: Mount) -> None:
         os.unlink(mnt / "dir" / "sub" / "open")
         f.seek(0)
         assert f.read() == b"still here"
+    # libfuse keeps it as .fuse_hidden* until the release, which the kernel
+    # sends after close() returns: wait for it before the directory can go.
+    _wait_until(lambda: not os.listdir(mnt / "dir" / "sub"), "the unlinked file's release")
     os.rmdir(mnt / "dir" / "sub")
 
     mounted.unmount()
