@@ -495,3 +495,45 @@ def test_mount_an_object_store_volume(
     with reopen(s3, url, read_only=True) as fs:
         assert fs.read_bytes("/docs/a.txt") == b"through FUSE"
         assert fs.fsck().errors == 0
+
+
+def test_dropped_connections_keep_the_last_commit(s3: SeaweedCluster) -> None:
+    """Connections to the store dropped and refused in the middle of a commit:
+    a clear error, the last commit intact, the lease not kept, and the same
+    handle goes on once the store is reachable again."""
+    from test_remote import Relay
+
+    url = fresh()
+    create(s3, url).close()
+    relay = Relay(s3.endpoint_url.removeprefix("http://"))
+    settings_via_relay = S3Settings(
+        **{**settings_for(s3), "endpoint_url": f"http://{relay.address}"},
+        connect_timeout=2,
+        read_timeout=5,
+        max_attempts=2,
+    )
+    try:
+        fs = doublecrypt.FileSystem(
+            doublecrypt.CachedStore(ObjectStore(url, settings=settings_via_relay), 256), KEY
+        )
+        with fs:
+            fs.write_bytes("/kept", b"committed before the outage")
+            relay.refuse = True
+            relay.cut()
+            with pytest.raises(errors.StorageIOError, match="object store"):
+                fs.write_bytes("/lost", os.urandom(3 << 20))
+            relay.refuse = False
+            with reopen(s3, url) as other:  # the lease was not kept by the failed commit
+                time.sleep(2.5)  # ... once its holder has been idle (idle_release)
+                other.write_bytes("/other", b"another writer")
+            fs.refresh()
+            assert fs.read_bytes("/kept") == b"committed before the outage"
+            assert not fs.exists("/lost")
+            assert fs.read_bytes("/other") == b"another writer"
+            fs.write_bytes("/after", b"back")
+        with reopen(s3, url, read_only=True) as fs:
+            assert sorted(fs.listdir("/")) == ["after", "kept", "other"]
+            report = fs.fsck()
+            assert report.errors == 0
+    finally:
+        relay.close()

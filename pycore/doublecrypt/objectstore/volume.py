@@ -166,17 +166,22 @@ class ObjectVolume:
     def write_from(self, ids: list[int], data: bytes | bytearray | memoryview) -> None:
         if self.read_only:
             raise ReadOnlyError(f"{self.location} is open read-only")
+        try:
+            self._write(ids, data)
+        except BaseException:
+            # The engine rolls that commit back (a failed root pointer stops it
+            # until a refresh): no commit is in progress any more, so the
+            # lease may go when idle.
+            self._dirty = False
+            raise
+
+    def _write(self, ids: list[int], data: bytes | bytearray | memoryview) -> None:
         bs = self.block_size
         roots = [i for i, block in enumerate(ids) if block in ROOT_POINTERS]
         others = [i for i, block in enumerate(ids) if block not in ROOT_POINTERS]
         if self._dirty and not self.lease.held:
-            self._dirty = False  # the engine rolls this commit back
             raise ConflictError("the writer lease was lost during a commit: refresh and retry")
-        try:
-            self.lease.ensure(self._view_is_current)
-        except ConflictError:
-            self._dirty = False
-            raise
+        self.lease.ensure(self._view_is_current)
         if others:
             self._dirty = True
             self._read_ahead.written([ids[i] for i in others])
@@ -192,7 +197,6 @@ class ObjectVolume:
                 etag = self._root_etags[block]
             new = self._io.put_if(self._block_key(block), bytes(data[i * bs : (i + 1) * bs]), etag)
             if new is None:
-                self._dirty = False
                 raise ConflictError(
                     f"root pointer {'AB'[block - 1]} changed under this writer: refresh and retry"
                 )
