@@ -23,6 +23,7 @@ from test_fs_stateful import FileSystemMachine
 
 import doublecrypt
 from doublecrypt import errors
+from doublecrypt.net.store import auth_token_hash
 from doublecrypt.objectstore import ObjectStore, ObjectVolume, S3Settings
 from doublecrypt.objectstore.lease import WriterLease
 from doublecrypt.objectstore.s3io import S3IO
@@ -472,6 +473,26 @@ def test_two_servers_in_front_of_one_bucket(s3: SeaweedCluster, tmp_path: Path) 
     finally:
         first.stop()
         second.stop()
+
+    def volume(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "doublecrypt", "volume", *args, "--backend", backend],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    token_hash = auth_token_hash(KEY)
+    volume("create", "second", "--size", "1M", "--block-size", "4K", "--token-hash", token_hash)
+    listed = json.loads(volume("list", "--json").stdout)
+    assert [(v["name"], v["block_size"]) for v in listed] == [("second", 4096), ("shared", 4096)]
+    volume("remove", "second")
+    assert [v["name"] for v in json.loads(volume("list", "--json").stdout)] == ["shared"]
+    assert not any("/second/" in k for k in objects(s3, backend))
 
 
 def test_mount_an_object_store_volume(

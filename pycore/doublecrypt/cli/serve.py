@@ -11,15 +11,18 @@ volume is synced) with exit code 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import pathlib
 import signal
 import sys
+from typing import Any
 
 import click
 
 from ..net import wire
+from ..net.object_volumes import ObjectVolumeStore
 from ..net.volumes import VolumeStore, check_volume_name
 from ..objectstore.location import S3Settings, is_object_store_url
 from .common import echo_json, json_option, seconds_option
@@ -47,6 +50,11 @@ def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> o
         return parse_host_port(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _check_backend(backend: str) -> None:
+    if not is_object_store_url(backend):
+        raise click.BadParameter("must look like s3://BUCKET/PREFIX", param_hint="'--backend'")
 
 
 def _data_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -132,8 +140,8 @@ def serve(
     guarded by its writer lease (docs/OBJECT_STORE.md)."""
     from ..net.server import BlockServer, ServerConfig
 
-    if backend is not None and not is_object_store_url(backend):
-        raise click.BadParameter("must look like s3://BUCKET/PREFIX", param_hint="'--backend'")
+    if backend is not None:
+        _check_backend(backend)
     if backend is not None and admin_listen is not None:
         raise click.UsageError(
             "--admin manages volumes in DATA/volumes; it does not work with --backend yet"
@@ -201,8 +209,54 @@ def volume() -> None:
     """Manage the block server's volumes (run on the server)."""
 
 
+def _volume_store_options(func: click.decorators.FC) -> click.decorators.FC:
+    """``--data DIR`` or ``--backend s3://BUCKET/PREFIX`` (+ ``--s3-endpoint``):
+    where the volumes are; the command gets ``store``."""
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        data_dir: pathlib.Path | None,
+        backend: str | None,
+        s3_endpoint: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        if (data_dir is None) == (backend is None):
+            raise click.UsageError("give --data DIR or --backend s3://BUCKET/PREFIX")
+        if s3_endpoint is not None and backend is None:
+            raise click.UsageError("--s3-endpoint only works with --backend")
+        store: VolumeStore | ObjectVolumeStore
+        if backend is not None:
+            if not is_object_store_url(backend):
+                raise click.BadParameter(
+                    "must look like s3://BUCKET/PREFIX", param_hint="'--backend'"
+                )
+            store = ObjectVolumeStore(backend, S3Settings(endpoint_url=s3_endpoint))
+        else:
+            assert data_dir is not None
+            store = VolumeStore(data_dir)
+        return func(*args, store=store, **kwargs)
+
+    for option in (
+        click.option("--s3-endpoint", metavar="URL", help="S3 endpoint for --backend."),
+        click.option(
+            "--backend",
+            metavar="s3://BUCKET/PREFIX",
+            help="The volumes of servers run with --backend (instead of --data).",
+        ),
+        click.option(
+            "--data",
+            "data_dir",
+            type=click.Path(file_okay=False, path_type=pathlib.Path),
+            help="The server's data directory (its volumes/).",
+        ),
+    ):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
 @volume.command("create")
-@_data_option
+@_volume_store_options
 @click.argument("name")
 @geometry_options(
     "Volume size, e.g. 1G (binary units).",
@@ -215,7 +269,7 @@ def volume() -> None:
     help="BLAKE3 of the client's auth token (doublecrypt remote token-hash).",
 )
 def volume_create(
-    data_dir: pathlib.Path, name: str, size: int, block_size: int, token_hash: str
+    store: VolumeStore | ObjectVolumeStore, name: str, size: int, block_size: int, token_hash: str
 ) -> None:
     """Create volume NAME for the client whose token hashes to HEX."""
     try:
@@ -229,7 +283,7 @@ def volume_create(
             param_hint="'--token-hash'",
         )
     total_blocks = size // block_size if block_size else 0
-    info = VolumeStore(data_dir).create(name, block_size, total_blocks, digest)
+    info = store.create(name, block_size, total_blocks, digest)
     click.echo(
         f"created volume {info.name}: {format_size(info.size)} "
         f"({info.total_blocks} blocks of {format_size(info.block_size)})"
@@ -237,11 +291,11 @@ def volume_create(
 
 
 @volume.command("list")
-@_data_option
+@_volume_store_options
 @json_option
-def volume_list(data_dir: pathlib.Path, as_json: bool) -> None:
+def volume_list(store: VolumeStore | ObjectVolumeStore, as_json: bool) -> None:
     """List the volumes."""
-    volumes = VolumeStore(data_dir).list_volumes()
+    volumes = store.list_volumes()
     if as_json:
         echo_json(
             [
@@ -263,9 +317,9 @@ def volume_list(data_dir: pathlib.Path, as_json: bool) -> None:
 
 
 @volume.command("remove")
-@_data_option
+@_volume_store_options
 @click.argument("name")
-def volume_remove(data_dir: pathlib.Path, name: str) -> None:
+def volume_remove(store: VolumeStore | ObjectVolumeStore, name: str) -> None:
     """Delete volume NAME and its blocks."""
-    VolumeStore(data_dir).remove(name)
+    store.remove(name)
     click.echo(f"removed volume {name}")
