@@ -53,6 +53,7 @@ from types import FrameType
 from typing import Any, cast
 
 import pytest
+from peers_report import command_version, timed
 
 import doublecrypt
 from doublecrypt.errors import DoubleCryptError
@@ -135,21 +136,6 @@ class RequestCounter:
     def snapshot(self) -> collections.Counter[str]:
         with self._lock:
             return collections.Counter(self._counts)
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return max(time.perf_counter() - start, 1e-9)
-
-
-def command_version(cmd: list[str]) -> str:
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    lines = (done.stdout + done.stderr).strip().splitlines()
-    return lines[0].strip() if lines else "?"
 
 
 # ---- workloads ------------------------------------------------------------------

@@ -167,9 +167,11 @@ class ObjectStoreMachine(FileSystemMachine):
     def make_store(self) -> doublecrypt.Store:
         assert self.cluster is not None
         store = ObjectStore(
-            self.url,
-            create=None if self.created else (4096, 2048),
-            settings=S3Settings(**settings_for(self.cluster)),
+            ObjectVolume(
+                self.url,
+                create=None if self.created else (4096, 2048),
+                settings=S3Settings(**settings_for(self.cluster)),
+            )
         )
         self.created = True
         return doublecrypt.CachedStore(store, 64)
@@ -535,7 +537,10 @@ def test_dropped_connections_keep_the_last_commit(s3: SeaweedCluster) -> None:
     )
     try:
         fs = doublecrypt.FileSystem(
-            doublecrypt.CachedStore(ObjectStore(url, settings=settings_via_relay), 256), KEY
+            doublecrypt.CachedStore(
+                ObjectStore(ObjectVolume(url, settings=settings_via_relay)), 256
+            ),
+            KEY,
         )
         with fs:
             fs.write_bytes("/kept", b"committed before the outage")

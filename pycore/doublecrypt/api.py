@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
@@ -406,6 +407,34 @@ def _wipe(secret: bytearray) -> None:
     secret[:] = bytes(len(secret))
 
 
+def _check_secret(key: Buffer | None, passphrase: str | Buffer | None) -> None:
+    if (key is None) == (passphrase is None):
+        raise errors.InvalidArgumentError("give exactly one of key= and passphrase=")
+
+
+def _new_master_key(key: Buffer | None) -> bytearray:
+    """A new volume's master key: ``key``, or random when a passphrase wraps it."""
+    return bytearray(os.urandom(MASTER_KEY_BYTES)) if key is None else bytearray(key)
+
+
+def _format(
+    store: Store,
+    master: Buffer,
+    passphrase: str | Buffer | None,
+    kdf: KdfParams | None,
+    threads: int,
+) -> FileSystem:
+    """Format ``store``; with a passphrase, wrap the key in slot 0."""
+    fs = FileSystem.format(store, master, threads=threads)
+    try:
+        if passphrase is not None:
+            fs.add_passphrase(passphrase, kdf)
+        return fs
+    except BaseException:
+        fs.close()
+        raise
+
+
 def open_image(
     path: str | os.PathLike[str],
     *,
@@ -425,23 +454,16 @@ def open_image(
     (Argon2id costs ``kdf``, default interactive). ``size`` is the image size
     in bytes when creating (rounded down to whole blocks); ``block_size``
     defaults to 64 KiB for new images and to the header's value otherwise."""
-    if (key is None) == (passphrase is None):
-        raise errors.InvalidArgumentError("give exactly one of key= and passphrase=")
+    _check_secret(key, passphrase)
     if create:
         if size is None:
             raise errors.InvalidArgumentError("size is required to create an image")
         bs = block_size or 65536
-        master = bytearray(os.urandom(MASTER_KEY_BYTES)) if key is None else bytearray(key)
+        master = _new_master_key(key)
         store = FileStore.create(path, size // bs, block_size=bs)
-        fs: FileSystem | None = None
         try:
-            fs = FileSystem.format(store, master, threads=threads)
-            if passphrase is not None:
-                fs.add_passphrase(passphrase, kdf)
-            return fs
+            return _format(store, master, passphrase, kdf, threads)
         except BaseException:
-            if fs is not None:
-                fs.close()
             os.unlink(path)
             raise
         finally:
@@ -492,10 +514,9 @@ def open_object_store(
     volume: a commit that another writer overtook fails with
     :class:`~doublecrypt.errors.ConflictError` and changes nothing; see
     :meth:`FileSystem.refresh` and :meth:`FileSystem.retry_on_conflict`."""
-    from .objectstore import ObjectStore, S3Settings
+    from .objectstore import ObjectStore, ObjectVolume, S3Settings
 
-    if (key is None) == (passphrase is None):
-        raise errors.InvalidArgumentError("give exactly one of key= and passphrase=")
+    _check_secret(key, passphrase)
     settings = S3Settings(
         endpoint_url=endpoint_url, region=region, access_key=access_key, secret_key=secret_key
     )
@@ -507,7 +528,7 @@ def open_object_store(
             raise errors.InvalidArgumentError("a volume cannot be created read-only")
         bs = block_size or 65536
         geometry = (bs, size // bs)
-    objects = ObjectStore(
+    volume = ObjectVolume(
         url,
         create=geometry,
         read_only=read_only,
@@ -516,31 +537,25 @@ def open_object_store(
         client=client,
         lease_seconds=lease_seconds,
     )
+    objects = ObjectStore(volume)
     master: bytearray | None = None
-    fs: FileSystem | None = None
     try:
-        store: Store = objects
         if create:
-            master = bytearray(os.urandom(MASTER_KEY_BYTES)) if key is None else bytearray(key)
+            master = _new_master_key(key)
         elif passphrase is not None:
             master, _ = unlock_header(objects.read_blocks([0]), passphrase)
         else:
             assert key is not None
             master = bytearray(key)
-        cache_blocks = cache_bytes // objects.block_size
-        if cache_blocks > 0:
-            store = CachedStore(objects, cache_blocks)
-        if not create:
-            return FileSystem(store, master, read_only=read_only, threads=threads)
-        fs = FileSystem.format(store, master, threads=threads)
-        if passphrase is not None:
-            fs.add_passphrase(passphrase, kdf)
-        return fs
-    except BaseException:
-        if fs is not None:
-            fs.close()
+        cache_blocks = cache_bytes // volume.block_size
+        store: Store = CachedStore(objects, cache_blocks) if cache_blocks > 0 else objects
         if create:
-            objects.delete_volume()
+            return _format(store, master, passphrase, kdf, threads)
+        return FileSystem(store, master, read_only=read_only, threads=threads)
+    except BaseException:
+        if create:  # a half-made volume goes; a failure to remove it must not hide why
+            with contextlib.suppress(errors.DoubleCryptError):
+                volume.delete()
         raise
     finally:
         if master is not None:

@@ -30,6 +30,7 @@ import click
 
 import doublecrypt
 
+from ..objectstore.location import is_object_store_url
 from .common import image_argument
 from .errors import EXIT_FAILURE, EXIT_OK, CliError, handle_errors
 from .keys import KeySource, image_passphrase, key_options, open_volume, read_header
@@ -133,7 +134,7 @@ def choose_engine(engine: str, image: str) -> str:
 
     if engine != "auto":
         return engine
-    if is_remote(image) or image.startswith("s3://"):
+    if is_remote(image) or is_object_store_url(image):
         return "python"
     if os.environ.get(ENV_FUSE_PROGRAM) or os.access(_fuse_program_path(), os.X_OK):
         return "c"
@@ -174,7 +175,7 @@ def _mount_with_c(
     """Serve the mount with doublecrypt-fuse, the key passed through a pipe."""
     from .remote import is_remote
 
-    if is_remote(image) or image.startswith("s3://"):
+    if is_remote(image) or is_object_store_url(image):
         raise CliError(
             "--engine c mounts image files only, not remote or object-store volumes", EXIT_FAILURE
         )

@@ -21,7 +21,7 @@ import click
 import doublecrypt
 
 from ..objectstore.location import is_object_store_url
-from .keys import KeySource, TamperedError, kdf_params
+from .keys import KeySource, kdf_params
 
 __all__ = [
     "STORE_COMMANDS",
@@ -74,51 +74,43 @@ def _endpoint() -> str | None:
     return str(endpoint) if endpoint else None
 
 
+def _secret(keys: KeySource, prompt: str, *, twice: bool = False) -> dict[str, Any]:
+    """``key=`` (from --key-file) or ``passphrase=`` for open_object_store."""
+    if keys.key_file is not None:
+        return {"key": keys.key()}
+    return {"passphrase": keys.passphrase(prompt, twice=twice)}
+
+
+def _wipe(secret: dict[str, Any]) -> None:
+    key = secret.get("key")
+    if isinstance(key, bytearray):
+        key[:] = bytes(len(key))
+
+
 def open_store_volume(url: str, keys: KeySource, *, read_only: bool) -> doublecrypt.FileSystem:
     """Mount the object-store volume ``url`` with the key or passphrase."""
-    if keys.key_file is not None:
-        key = keys.key()
-        try:
-            return doublecrypt.open_object_store(
-                url, key=key, read_only=read_only, endpoint_url=_endpoint()
-            )
-        finally:
-            key[:] = bytes(len(key))
-    passphrase = keys.passphrase(f"Passphrase for {url}")
+    secret = _secret(keys, f"Passphrase for {url}")
     try:
         return doublecrypt.open_object_store(
-            url, passphrase=passphrase, read_only=read_only, endpoint_url=_endpoint()
+            url, read_only=read_only, endpoint_url=_endpoint(), **secret
         )
-    except doublecrypt.AuthenticationError as exc:
-        if "key slot" in str(exc) or "passphrase" in str(exc):
-            raise
-        raise TamperedError(url) from None
+    finally:
+        _wipe(secret)
 
 
 def create_store_volume(url: str, total: int, block_size: int, kdf: str, keys: KeySource) -> str:
     """Create and format a volume at ``url``; what to say about its key."""
-    if keys.key_file is not None:
-        key = keys.key()
-        try:
-            doublecrypt.open_object_store(
-                url,
-                key=key,
-                create=True,
-                size=total * block_size,
-                block_size=block_size,
-                endpoint_url=_endpoint(),
-            ).close()
-        finally:
-            key[:] = bytes(len(key))
-        return "no key slot: open it with --key-file"
-    passphrase = keys.passphrase("New passphrase", twice=True)
-    doublecrypt.open_object_store(
-        url,
-        passphrase=passphrase,
-        create=True,
-        size=total * block_size,
-        block_size=block_size,
-        kdf=kdf_params(kdf),
-        endpoint_url=_endpoint(),
-    ).close()
-    return "key slot 0"
+    secret = _secret(keys, "New passphrase", twice=True)
+    try:
+        doublecrypt.open_object_store(
+            url,
+            create=True,
+            size=total * block_size,
+            block_size=block_size,
+            kdf=kdf_params(kdf),
+            endpoint_url=_endpoint(),
+            **secret,
+        ).close()
+    finally:
+        _wipe(secret)
+    return "key slot 0" if "passphrase" in secret else "no key slot: open it with --key-file"

@@ -28,7 +28,7 @@ from ..errors import (
 from ..objectstore.location import S3Location, S3Settings, make_client
 from ..objectstore.s3io import S3IO
 from ..objectstore.volume import DEFAULT_IN_FLIGHT, ObjectVolume
-from .volumes import VolumeInfo, check_geometry, check_volume_name
+from .volumes import VolumeInfo, check_block_ids, check_geometry, check_volume_name
 
 __all__ = ["ObjectSessionVolume", "ObjectVolumeStore"]
 
@@ -51,24 +51,17 @@ class ObjectSessionVolume:
     def name(self) -> str:
         return self.info.name
 
-    def _check_ids(self, block_ids: Sequence[int]) -> None:
-        for block in block_ids:
-            if not 0 <= block < self.total_blocks:
-                raise InvalidArgumentError(
-                    f"block {block} out of range (volume has {self.total_blocks})"
-                )
-
     def read_blocks(self, block_ids: Sequence[int]) -> bytes:
         out = bytearray(len(block_ids) * self.block_size)
         self.read_blocks_into(block_ids, memoryview(out))
         return bytes(out)
 
     def read_blocks_into(self, block_ids: Sequence[int], out: memoryview) -> None:
-        self._check_ids(block_ids)
+        check_block_ids(self.info, block_ids)
         self.volume.read_into(list(block_ids), out)
 
     def write_blocks(self, block_ids: Sequence[int], data: bytes | bytearray | memoryview) -> None:
-        self._check_ids(block_ids)
+        check_block_ids(self.info, block_ids)
         if len(data) != len(block_ids) * self.block_size:
             raise InvalidArgumentError(
                 f"{len(data)} bytes of data for {len(block_ids)} blocks of {self.block_size}"

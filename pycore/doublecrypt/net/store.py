@@ -27,8 +27,6 @@ from .connection import DEFAULT_PORT, parse_address
 
 __all__ = ["READ_AHEAD_BYTES", "NetworkStore", "auth_token_hash"]
 
-ROOT_POINTER_END = 3  # blocks 0-2: header and root pointers (docs/FORMAT.md)
-
 READ_AHEAD_BYTES = 4 << 20
 """The largest read-ahead window (fetched as pipelined ~1 MiB requests)."""
 
@@ -142,10 +140,7 @@ class _ReadAhead:
                 self.previous = None
             if self.ahead and any(self.ahead.holds(block) for block in ids):
                 self.ahead = None
-            # Overlaps the next batch; but a root pointer is a commit: its
-            # outcome (a conflict, on a shared store) belongs to that commit.
-            commit = any(block < ROOT_POINTER_END for block in ids)
-            self.client.write_blocks(ids, data, wait=commit)
+            self.client.write_blocks(ids, data, wait=False)  # overlaps the next batch
 
     def forget(self) -> None:
         with self.lock:

@@ -42,6 +42,7 @@ __all__ = [
     "Volume",
     "VolumeInfo",
     "VolumeStore",
+    "check_block_ids",
     "check_geometry",
     "check_volume_name",
     "token_hash",
@@ -104,6 +105,16 @@ class VolumeInfo:
         return hmac.compare_digest(token_hash(token), self.token_hash)
 
 
+def check_block_ids(info: VolumeInfo, block_ids: Sequence[int]) -> None:
+    """InvalidArgumentError unless every id names a block of the volume."""
+    for block_id in block_ids:
+        if not 0 <= block_id < info.total_blocks:
+            raise InvalidArgumentError(
+                f"block {block_id} is out of range: volume {info.name!r} has "
+                f"{info.total_blocks} blocks"
+            )
+
+
 class Volume:
     """An open volume image: block reads and writes with range and size
     checks (pread/pwrite), and ``sync`` (fsync). Shared by every connection
@@ -139,12 +150,7 @@ class Volume:
         return self._fd < 0
 
     def _check_ids(self, block_ids: Sequence[int]) -> None:
-        for block_id in block_ids:
-            if not 0 <= block_id < self.total_blocks:
-                raise InvalidArgumentError(
-                    f"block {block_id} is out of range: volume {self.name!r} has "
-                    f"{self.total_blocks} blocks"
-                )
+        check_block_ids(self.info, block_ids)
 
     def _runs(self, block_ids: Sequence[int]) -> list[tuple[int, int, int]]:
         """(first block, index in the request, count) for each run of consecutive ids."""

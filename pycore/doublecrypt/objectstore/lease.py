@@ -27,8 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
-from typing import Any
 
 from ..errors import ConflictError
 from .s3io import S3IO
@@ -165,16 +163,3 @@ class WriterLease:
                 self._timer = threading.Timer(self.idle_release - idle, self._idle_check)
                 self._timer.daemon = True
                 self._timer.start()
-
-
-def response_age(response: Any) -> float | None:
-    """Seconds between an object's Last-Modified and the response's Date,
-    both from the service's clock (None when either is missing)."""
-    modified = response.get("LastModified")
-    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-    if modified is None or date is None:
-        return None
-    try:
-        return float((parsedate_to_datetime(date) - modified).total_seconds())
-    except (TypeError, ValueError):
-        return None

@@ -9,6 +9,7 @@ everything else that fails after botocore's retries is ObjectStoreError.
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..errors import ObjectStoreError
@@ -34,6 +35,17 @@ def _failure(what: str, exc: BaseException) -> ObjectStoreError:
     return ObjectStoreError(f"object store: {what} failed ({detail})")
 
 
+def _age(response: Any) -> float | None:
+    modified = response.get("LastModified")
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if modified is None or date is None:
+        return None
+    try:
+        return float((parsedate_to_datetime(date) - modified).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
 class S3IO:
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
@@ -44,21 +56,16 @@ class S3IO:
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         """Body and ETag, or None if there is no such object."""
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
-            return response["Body"].read(), str(response["ETag"])
-        except self._errors as e:
-            if _code(e) in _MISSING:
-                return None
-            raise _failure(f"GET {key}", e) from None
+        found = self.get_meta(key)
+        return None if found is None else found[:2]
 
     def get_meta(self, key: str) -> tuple[bytes, str, float | None] | None:
-        """Body, ETag and age in seconds by the service's clock."""
-        from .lease import response_age
-
+        """Body, ETag, and the object's age in seconds by the service's clock
+        (its Last-Modified against the response's Date; None if either is
+        missing)."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
-            return response["Body"].read(), str(response["ETag"]), response_age(response)
+            return response["Body"].read(), str(response["ETag"]), _age(response)
         except self._errors as e:
             if _code(e) in _MISSING:
                 return None

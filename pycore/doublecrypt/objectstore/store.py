@@ -8,42 +8,20 @@ pointers (docs/OBJECT_STORE.md).
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._lowlevel.store import CustomStore
-from .location import S3Location, S3Settings
-from .volume import DEFAULT_IN_FLIGHT, ObjectVolume
+from .location import S3Location
+from .volume import ObjectVolume
 
 __all__ = ["ObjectStore"]
 
 
 class ObjectStore(CustomStore):
-    """The volume at ``location`` as an engine store; arguments as for
-    :class:`~.volume.ObjectVolume`."""
+    """``volume`` as an engine store (the engine owns it from here: freeing
+    the store closes the volume)."""
 
-    def __init__(
-        self,
-        location: str | S3Location,
-        *,
-        create: tuple[int, int] | None = None,
-        read_only: bool = False,
-        in_flight: int = DEFAULT_IN_FLIGHT,
-        settings: S3Settings | None = None,
-        client: Any = None,
-        lease_seconds: float = 60.0,
-        idle_release: float = 2.0,
-    ) -> None:
-        self.volume = ObjectVolume(
-            location,
-            create=create,
-            read_only=read_only,
-            in_flight=in_flight,
-            settings=settings,
-            client=client,
-            lease_seconds=lease_seconds,
-            idle_release=idle_release,
-        )
-        super().__init__(self.volume.block_size, self.volume.total_blocks)
+    def __init__(self, volume: ObjectVolume) -> None:
+        self.volume = volume
+        super().__init__(volume.block_size, volume.total_blocks)
 
     @property
     def location(self) -> S3Location:
@@ -60,7 +38,3 @@ class ObjectStore(CustomStore):
 
     def release(self) -> None:
         self.volume.close()
-
-    def delete_volume(self) -> int:
-        """Remove every object of the volume; see ObjectVolume.delete."""
-        return self.volume.delete()
